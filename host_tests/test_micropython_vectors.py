@@ -1,0 +1,32 @@
+# Runs the shared vector tests (host_tests/vectors) under the built MicroPython, from source and
+# from the .mpy bundle, within the ESP32's heap: the MicroPython run shows in the report as its own
+# test per module and mode.
+import re
+
+import pytest
+
+import upy_harness as upy
+
+VECTORS = upy.REPO / "host_tests" / "vectors"
+MODULES = sorted(p.stem for p in VECTORS.glob("test_vec_*.py"))
+MODES = {
+    "source": (upy.REPO, "shared/mac.py"),
+    "mpy": (upy.BUNDLES["client"], "build/client/shared/mac.mpy"),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+@pytest.mark.parametrize("module", MODULES)
+def test_vectors_under_micropython(module, mode):
+    root, loaded_from = MODES[mode]
+    r = upy.run([str(upy.UPY / "run.py"), module], [VECTORS, upy.UPY, root],
+                cwd=VECTORS, heap=upy.ESP32_HEAP)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert loaded_from in out, "shared was not loaded from " + loaded_from + "\n" + out
+    m = re.search(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", r.stdout, re.M)
+    assert m, out
+    passed, failed, skipped = map(int, m.groups())
+    # the same test methods CPython collects from the file
+    expected = len(re.findall(r"^    def test_", (VECTORS / (module + ".py")).read_text(), re.M))
+    assert (passed, failed, skipped) == (expected, 0, 0), out

@@ -1,0 +1,83 @@
+# The hardware seam: the only module touching network, machine, esp32, the clock and files.
+#
+# On a board these are the real modules. Under test the harness puts its emulations
+# (host_tests/emu) on the path, so the same firmware runs unchanged. Nothing is imported
+# before Board().
+import os
+
+from shared import clock
+
+
+class Board:
+    """The board's hardware, reached through one object handed to the firmware.
+
+    ``root`` is the filesystem root for the firmware's files: '' means the current directory,
+    which is '/' on an ESP32 (the harness starts each emulated device in a directory of its own).
+    """
+
+    def __init__(self, root=""):
+        import esp32
+        import machine
+        import network
+
+        self.network = network
+        self.machine = machine
+        self._esp32 = esp32
+        self.root = root
+
+    def wlan(self, interface):
+        """The WLAN interface 'ap' (access point) or 'sta' (station)."""
+        net = self.network
+        return net.WLAN(net.AP_IF if interface == "ap" else net.STA_IF)
+
+    def unique_id(self):
+        """The chip's unique id (bytes): the eFuse MAC on an ESP32."""
+        return self.machine.unique_id()
+
+    def nvs(self, namespace):
+        """An ``esp32.NVS`` namespace (bootstrap secrets, small counters)."""
+        return self._esp32.NVS(namespace)
+
+    def reset(self):
+        self.machine.reset()
+
+    def unix_now(self):
+        """The board clock as integer Unix seconds (see shared/clock.py)."""
+        return clock.unix_now()
+
+    def set_unix_time(self, unix_seconds):
+        """Set the board clock (RTC) from Unix seconds, e.g. from the operator or an RTC module."""
+        import time
+
+        tm = time.gmtime(clock.from_unix(unix_seconds, clock.epoch_offset()))
+        self.machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
+
+    def path(self, name):
+        """Path of the firmware file ``name`` under the filesystem root."""
+        return self.root + "/" + name if self.root else name
+
+    def exists(self, name):
+        try:
+            os.stat(self.path(name))
+            return True
+        except OSError:
+            return False
+
+    def read(self, name):
+        """Contents of file ``name`` as bytes; OSError if absent."""
+        with open(self.path(name), "rb") as f:
+            return f.read()
+
+    def write_atomic(self, name, data):
+        """Replace file ``name`` with ``data`` so a power loss leaves the old or the new, whole."""
+        tmp = self.path(name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+        os.rename(tmp, self.path(name))
+
+    def remove(self, name):
+        try:
+            os.remove(self.path(name))
+        except OSError:
+            pass
