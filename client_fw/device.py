@@ -1,0 +1,56 @@
+# The client's boot flow and application interface: check with the box when due, bounded retries
+# with back-off and jitter, never a reboot loop; load_config() hands the stored config over.
+import os
+import time
+
+from client_fw import provision as p
+from client_fw.storage import Storage
+from shared.sealedbox import SealError
+
+RETRY = (p.NO_BOX, p.AP_FULL, p.BUSY, p.NET, p.LOCKED)
+MAX_WAIT_S = 120  # longest single back-off; a longer lockout is left for the next check
+
+
+class Device:
+    def __init__(self, board, interval=3600, sleep_ms=time.sleep_ms):
+        self.b = board
+        self.interval = interval
+        self.sleep_ms = sleep_ms
+        self.last = None  # status of the last attempt
+
+    def load_config(self):
+        """The stored config (dict), or None when there is none or it does not open."""
+        try:
+            boot = p.read_bootstrap(self.b)
+            return Storage(self.b, boot["dev"], boot["dk"]).load()[1]
+        except (p.Failure, SealError, ValueError):
+            return None
+
+    def _due(self, now):
+        try:
+            last = self.b.nvs(p.NS).get_i32("checked")
+        except OSError:
+            return True
+        return now - last >= self.interval or now < last
+
+    def check(self, force=False, attempts=4, base_ms=1000, now=None):
+        """Check with the box if forced, due, or no valid config is stored; returns a status."""
+        have = self.load_config() is not None
+        t = self.b.unix_now()
+        if have and not force and not self._due(t):
+            return p.UNCHANGED
+        status = None
+        for i in range(attempts):
+            status, retry = p.provision(self.b, now, self.last)
+            self.last = None if status in (p.OK, p.UNCHANGED) else status
+            if status not in RETRY or i == attempts - 1:
+                break
+            wait = retry * 1000 if retry else base_ms << i
+            if wait > MAX_WAIT_S * 1000:
+                break
+            self.sleep_ms(wait + int.from_bytes(os.urandom(2), "big") % base_ms)  # jitter
+        if status in (p.OK, p.UNCHANGED):
+            nvs = self.b.nvs(p.NS)
+            nvs.set_i32("checked", t)
+            nvs.commit()
+        return status

@@ -1,0 +1,20 @@
+# Client entry point: check with the box when due, free the provisioning RAM, start the app.
+import gc
+
+from client_fw.device import Device
+from shared.board import Board
+
+device = Device(Board())
+print("cfgbox:", device.check())
+config = device.load_config()
+from client_fw import provision  # noqa: E402
+
+provision.release()
+del device, provision
+gc.collect()
+try:
+    import app
+except ImportError:
+    print("cfgbox: no app.py; config", "present" if config else "absent")
+else:
+    app.main(config)

@@ -1,0 +1,197 @@
+# The client's provisioning exchange (docs/PROTOCOL.md s.7): join the box's AP, verify the box,
+# prove both factors, fetch and store the config, acknowledge, leave the AP.
+import binascii
+import gc
+import json
+import os
+import sys
+import time
+
+from client_fw.http import post_json
+from client_fw.storage import Storage
+from shared import otp, protocol
+from shared.sealedbox import SealError, SealKey
+
+FW_VERSION = "1.0.0"
+NS = "cfgbox"
+
+# Statuses: what happened, in words the operator's log can show.
+OK = "ok"  # a new config was stored
+UNCHANGED = "unchanged"  # the stored config is current
+NO_BOX = "box not found"
+AP_FULL = "AP full"
+WRONG_PSK = "wrong AP passphrase"
+NOT_AUTHENTIC = "box not authentic"
+UNAUTHORIZED = "unauthorized"
+LOCKED = "locked out"
+TAMPERED = "tampered payload"
+NO_CONFIG = "no config yet"
+NET = "network error"
+BUSY = "box busy"
+NOT_BOOTSTRAPPED = "no bootstrap secrets in NVS"
+
+
+class Failure(Exception):
+    def __init__(self, status, retry=None):
+        super().__init__(status)
+        self.status = status
+        self.retry = retry
+
+
+def read_bootstrap(board):
+    """The device's bootstrap secrets from NVS namespace 'cfgbox' (see PROTOCOL.md s.1)."""
+    nvs = board.nvs(NS)
+    buf = bytearray(80)
+    out = {}
+    for key in ("dev", "dk", "totp", "ssid", "psk", "box", "host"):
+        try:
+            out[key] = bytes(buf[: nvs.get_blob(key, buf)])
+        except OSError:
+            if key != "host":
+                raise Failure(NOT_BOOTSTRAPPED) from None
+    try:
+        out["port"] = nvs.get_i32("port")
+    except OSError:
+        out["port"] = 80
+    for key in ("dev", "ssid", "psk", "box", "host"):
+        if key in out:
+            out[key] = out[key].decode()
+    return out
+
+
+def write_bootstrap(board, boot):
+    """Store bootstrap secrets (a dict as printed by the box's enroll) in NVS; for commissioning."""
+    nvs = board.nvs(NS)
+    for key in ("dev", "ssid", "psk", "box", "host"):
+        if key in boot:
+            nvs.set_blob(key, boot[key].encode())
+    for key in ("dk", "totp"):
+        nvs.set_blob(key, bytes.fromhex(boot[key]))
+    if "port" in boot:
+        nvs.set_i32("port", boot["port"])
+    nvs.commit()
+
+
+def _join(sta, ssid, psk, timeout_ms=10000):
+    sta.active(True)
+    if not any(n[0] == ssid.encode() for n in sta.scan()):
+        raise Failure(NO_BOX)
+    sta.connect(ssid, psk)
+    t0 = time.ticks_ms()
+    while not sta.isconnected():
+        st = sta.status()
+        if st == 202:  # STAT_WRONG_PASSWORD
+            raise Failure(WRONG_PSK)
+        if st in (201, 203, 200, 204):  # no AP, assoc fail (full), beacon/handshake timeout
+            raise Failure(AP_FULL if st == 203 else NO_BOX)
+        if time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
+            raise Failure(NO_BOX)
+        time.sleep_ms(100)
+    return sta.ifconfig()
+
+
+def _check(status, retry, body):
+    if status == 200:
+        return body
+    if status == 429:
+        raise Failure(LOCKED, retry)
+    if status == 503:
+        raise Failure(BUSY, retry)
+    raise Failure(UNAUTHORIZED if status == 401 else NET)
+
+
+def exchange(boot, storage, have, host, src, now, status_fn):
+    """hello, auth, config, ack; returns (status, version). Raises Failure."""
+    dev, box, dk = boot["dev"], boot["box"], boot["dk"]
+    port = boot["port"]
+    v = protocol.VERSION
+
+    def post(path, obj):
+        try:
+            return _check(*post_json(host, port, path, obj, src))
+        except (OSError, ValueError) as e:
+            if isinstance(e, Failure):
+                raise
+            raise Failure(NET) from None
+
+    cn = os.urandom(protocol.NONCE_LEN)
+    h = post(protocol.HELLO, {"v": v, "dev": dev, "cn": cn.hex()})
+    try:
+        sn = bytes.fromhex(h["sn"])
+        t = int(h["t"])
+        ok = h["box"] == box and protocol.mac_ok(dk, h["bp"], "cfgbox/1 box", box, dev, cn, sn, t)
+    except (KeyError, ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise Failure(NOT_AUTHENTIC)  # an evil twin: nothing secret-dependent was sent
+    code = otp.totp(boot["totp"], now if now is not None else t)
+    sk = protocol.session_key(dk, cn, sn, box, dev, code)
+    a = post(protocol.AUTH, {"v": v, "dev": dev, "cn": cn.hex(), "sn": sn.hex(),
+                             "dp": protocol.mac(sk, "cfgbox/1 dev", box, dev, cn, sn).hex()})
+    sid = bytes.fromhex(a.get("sid", ""))
+    if not protocol.mac_ok(sk, a.get("ap"), "cfgbox/1 auth-ok", sid, dev):
+        raise Failure(NOT_AUTHENTIC)
+    c = post(protocol.CONFIG, {"v": v, "sid": sid.hex(), "have": have,
+                               "m": protocol.mac(sk, "cfgbox/1 config", sid, have).hex()})
+    ver = c.get("ver")
+    if not isinstance(ver, int):
+        raise Failure(TAMPERED)
+    if c.get("unchanged"):
+        if ver != have or not protocol.mac_ok(sk, c.get("m"), "cfgbox/1 unchanged", sid, ver):
+            raise Failure(TAMPERED)
+        result = UNCHANGED
+    else:
+        try:
+            sealed = binascii.a2b_base64(c["cfg"])
+            del c
+            pt = SealKey(sk).open(sealed, protocol.tr("cfgbox/1 cfg", sid, dev, ver))
+            del sealed
+            json.loads(pt)  # must parse before it replaces a good config
+        except (KeyError, ValueError):  # SealError is a ValueError
+            raise Failure(TAMPERED) from None
+        storage.save(ver, pt)
+        del pt
+        result = OK
+    st = json.dumps(status_fn(ver))
+    k = post(protocol.ACK, {"v": v, "sid": sid.hex(), "ver": ver, "st": st,
+                            "m": protocol.mac(sk, "cfgbox/1 ack", sid, ver, st).hex()})
+    if not protocol.mac_ok(sk, k.get("m"), "cfgbox/1 ack-ok", sid, ver):
+        raise Failure(NOT_AUTHENTIC)
+    return result, ver
+
+
+def provision(board, now=None, last_error=None):
+    """One provisioning attempt: (status, retry_after or None). Always leaves the AP."""
+    try:
+        boot = read_bootstrap(board)
+    except Failure as f:
+        return f.status, None
+    storage = Storage(board, boot["dev"], boot["dk"])
+    have = storage.version()
+    sta = board.wlan("sta")
+    try:
+        ip, _, gw, _ = _join(sta, boot["ssid"], boot["psk"])
+        host = boot.get("host") or gw
+
+        def status_fn(ver):
+            try:
+                rssi = sta.status("rssi")
+            except (OSError, ValueError):
+                rssi = None
+            return {"fw": FW_VERSION, "heap": gc.mem_free(), "rssi": rssi, "ver": ver,
+                    "err": last_error}
+
+        result, _ = exchange(boot, storage, have, host, ip, now, status_fn)
+        return result, None
+    except Failure as f:
+        return f.status, f.retry
+    finally:
+        sta.disconnect()  # frees the AP slot at once
+        sta.active(False)
+
+
+def release():
+    """Drop the provisioning modules from sys.modules so the application gets the RAM back."""
+    for name in ("client_fw.provision", "client_fw.http", "shared.otp", "shared.protocol",
+                 "shared.hkdf", "shared.base32"):
+        sys.modules.pop(name, None)

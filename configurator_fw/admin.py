@@ -1,0 +1,58 @@
+# Operator functions on the box, for `mpremote exec` until the admin web page arrives.
+import json
+
+from configurator_fw.store import Store
+from configurator_fw.vault import Vault
+from shared import base32, otpauth
+from shared.board import Board
+
+
+def _store(board=None):
+    return Store(board or Board(), Vault.from_nvs(board or Board()))
+
+
+def setup(box_id, ssid, psk, max_clients=10, port=80, board=None):
+    """Initialise the box: identity, AP SSID and WPA2 passphrase, a new fleet master key."""
+    s = _store(board)
+    if s.ready:
+        raise RuntimeError("box already initialised")
+    s.init(box_id, ssid, psk, max_clients, port)
+    print("box %s ready: AP %s" % (box_id, ssid))
+
+
+def enroll(dev, host=None, port=None, board=None):
+    """Enrol ``dev``; prints the JSON of its bootstrap NVS entries (shown once: keep it safe)."""
+    s = _store(board)
+    b = s.enroll(dev)
+    boot = {"dev": dev, "dk": b["dk"].hex(), "totp": b["totp"].hex(), "ssid": s.meta["ssid"],
+            "psk": s.psk(), "box": s.meta["box"]}
+    if host:
+        boot["host"] = host
+    if port or s.meta["port"] != 80:
+        boot["port"] = port or s.meta["port"]
+    print(json.dumps(boot))
+    print(otpauth.build_uri(b["totp"], dev, s.meta["box"]))
+    return boot
+
+
+def set_defaults(text, board=None):
+    _store(board).set_defaults(json.loads(text))
+
+
+def set_overrides(dev, text, board=None):
+    _store(board).set_overrides(dev, json.loads(text))
+
+
+def devices(board=None):
+    s = _store(board)
+    out = []
+    for dev in s.device_ids():
+        r = s.device(dev)
+        ver, _ = s.config(dev, r)
+        out.append({"dev": dev, "state": r["state"], "ver": ver, "ack": r["ack"],
+                    "seen": r["seen"], "fails": r["fails"], "st": r["st"]})
+    print(json.dumps(out))
+    return out
+
+
+__all__ = ["setup", "enroll", "set_defaults", "set_overrides", "devices", "base32"]

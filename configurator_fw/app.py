@@ -1,0 +1,83 @@
+# HTTP transport of the box: microdot routes, input caps, JSON errors; the logic is in api.py.
+import json
+
+from microdot import Microdot, Request
+
+from configurator_fw.api import DeviceApi
+from shared import protocol
+
+MAX_BODY = 2048
+MAX_LINE = 512
+MAX_DEPTH = 4
+
+
+def _json_error(status, msg, headers=None):
+    h = {"Content-Type": "application/json"}
+    if headers:
+        h.update(headers)
+    return json.dumps({"v": protocol.VERSION, "error": msg}), status, h
+
+
+def _depth(obj, d=1):
+    if d > MAX_DEPTH:
+        return d
+    if isinstance(obj, dict):
+        obj = obj.values()
+    elif not isinstance(obj, list):
+        return d
+    return max([_depth(x, d + 1) for x in obj] or [d])
+
+
+def station_of(request):
+    """The client's IP as text: a tuple on the ESP32, a raw sockaddr on the unix port."""
+    addr = request.client_addr
+    if isinstance(addr, (bytes, bytearray)):
+        import socket
+
+        addr = socket.sockaddr(addr)[1]
+    return addr[0] if isinstance(addr, tuple) else str(addr)
+
+
+def make_app(api, clock):
+    """The box's web app serving ``api`` (a DeviceApi); ``clock()`` gives Unix seconds."""
+    Request.max_content_length = MAX_BODY
+    Request.max_body_length = MAX_BODY
+    Request.max_readline = MAX_LINE
+    app = Microdot()
+
+    async def device_route(request):
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeError):
+            return _json_error(400, "malformed JSON")
+        if _depth(body) > MAX_DEPTH:
+            return _json_error(400, "JSON too deep")
+        status, out, headers = api.handle(request.path, body, station_of(request), clock())
+        h = {"Content-Type": "application/json"}
+        if headers:
+            h.update(headers)
+        return json.dumps(out), status, h
+
+    for path in (protocol.HELLO, protocol.AUTH, protocol.CONFIG, protocol.ACK):
+        app.route(path, methods=["POST"])(device_route)
+
+    for status, msg in ((400, "bad request"), (404, "not found"), (405, "method not allowed"),
+                        (413, "request too large")):
+        app.errorhandler(status)(lambda req, s=status, m=msg: _json_error(s, m))
+
+    @app.errorhandler(Exception)
+    def internal(req, exc):
+        # never a 500 with a traceback to the radio; the console got print_exception
+        return _json_error(503, "unavailable", {"Retry-After": "5"})
+
+    return app
+
+
+def routes(app):
+    """(method, path) pairs the app serves: docs/openapi.yaml is checked against them."""
+    out = []
+    for entry in app.url_map:
+        methods, pattern = entry[0], entry[1]
+        for m in methods:
+            out.append((m, pattern.url_pattern))
+    return out

@@ -1,0 +1,168 @@
+# The box's persistent store: fleet secrets, enrolled devices, config defaults and overrides.
+#
+# One small file per device (the record) and one per device's overrides, so serving a device never
+# loads the others; 200+ devices fit the ESP32 heap. Every file is written atomically and every
+# secret (master key, AP passphrase, TOTP secrets, config contents) goes through the Vault.
+import json
+import os
+
+from shared import protocol
+
+_DIR = "store"
+MAX_DEVICES = 500
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+
+
+class StoreError(ValueError):
+    """An operator-side request the store refuses; the message says what to do."""
+
+
+def valid_id(dev):
+    return isinstance(dev, str) and 0 < len(dev) <= 32 and all(c in _ID_CHARS for c in dev)
+
+
+def merge(defaults, overrides):
+    """Defaults with the device's overrides on top; dicts merge key by key, None deletes."""
+    out = dict(defaults)
+    for k, v in overrides.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+class Store:
+    def __init__(self, board, vault):
+        self.b = board
+        self.v = vault
+        self.meta = None
+        try:
+            self.meta = json.loads(board.read(_DIR + "/box.json"))
+        except OSError:
+            pass  # not initialised yet: init() makes it
+
+    # -- files
+    def _write(self, name, data):
+        self.b.write_atomic(_DIR + "/" + name, data)
+
+    def _secret(self, name, label):
+        return bytes(self.v.open(self.b.read(_DIR + "/" + name), label))
+
+    def _save_meta(self):
+        self._write("box.json", json.dumps(self.meta))
+
+    @property
+    def ready(self):
+        return self.meta is not None
+
+    def init(self, box_id, ssid, psk, max_clients=10, port=80, master=None):
+        """First-time set-up of the box: identity, AP settings, fresh fleet master key."""
+        if not 8 <= len(psk) <= 63:
+            raise StoreError("the AP passphrase must be 8 to 63 characters")
+        if not 1 <= max_clients <= 15:
+            raise StoreError("max_clients must be 1 to 15")
+        for d in (_DIR, _DIR + "/d", _DIR + "/o"):
+            try:
+                os.mkdir(self.b.path(d))
+            except OSError:
+                pass  # exists
+        self._write("mk.bin", self.v.seal(master or os.urandom(32), "mk"))
+        self._write("psk.bin", self.v.seal(psk.encode(), "psk"))
+        self._write("defaults.bin", self.v.seal(b"{}", "defaults"))
+        self.meta = {"box": box_id, "ssid": ssid, "max_clients": max_clients, "port": port,
+                     "rev": 1, "drev": 1, "floor": 0}
+        self._save_meta()
+
+    def master_key(self):
+        return self._secret("mk.bin", "mk")
+
+    def psk(self):
+        return self._secret("psk.bin", "psk").decode()
+
+    def bump(self):
+        self.meta["rev"] += 1
+        self._save_meta()
+        return self.meta["rev"]
+
+    def raise_floor(self, now):
+        if now > self.meta["floor"]:
+            self.meta["floor"] = now
+            self._save_meta()
+
+    # -- devices
+    def device(self, dev):
+        """The device's record (dict) or None. Holds no plaintext secret."""
+        if not valid_id(dev):
+            return None
+        try:
+            return json.loads(self.b.read(_DIR + "/d/" + dev + ".json"))
+        except OSError:
+            return None
+
+    def save_device(self, dev, rec):
+        self._write("d/" + dev + ".json", json.dumps(rec))
+
+    def device_ids(self):
+        return sorted(n[:-5] for n in os.listdir(self.b.path(_DIR + "/d")) if n.endswith(".json"))
+
+    def enroll(self, dev):
+        """Enrol ``dev``: returns its bootstrap secrets (device key, TOTP secret) once."""
+        if not valid_id(dev):
+            raise StoreError("device id: 1-32 of A-Z a-z 0-9 - _")
+        if self.device(dev) is not None:
+            raise StoreError("device %s is already enrolled" % dev)
+        if len(self.device_ids()) >= MAX_DEVICES:
+            raise StoreError("the box holds at most %d devices" % MAX_DEVICES)
+        totp = os.urandom(20)
+        rec = {"totp": self.v.seal(totp, "totp:" + dev).hex(), "state": "enrolled",
+               "seen": 0, "ack": 0, "fails": 0, "lock": 0, "ctr": -1, "st": None, "orev": 0}
+        self.save_device(dev, rec)
+        return {"dev": dev, "dk": protocol.device_key(self.master_key(), dev), "totp": totp}
+
+    def totp_secret(self, dev, rec):
+        return bytes(self.v.open(bytes.fromhex(rec["totp"]), "totp:" + dev))
+
+    # -- configuration
+    def defaults(self):
+        return json.loads(self._secret("defaults.bin", "defaults"))
+
+    def overrides(self, dev):
+        try:
+            return json.loads(self._secret("o/" + dev + ".bin", "ov:" + dev))
+        except OSError:
+            return {}
+
+    def config(self, dev, rec):
+        """(version, config JSON bytes) of an enrolled device."""
+        cfg = merge(self.defaults(), self.overrides(dev))
+        return max(self.meta["drev"], rec["orev"]), json.dumps(cfg).encode()
+
+    def _check_size(self, dev, defaults, overrides):
+        n = len(json.dumps(merge(defaults, overrides)))
+        if n > protocol.MAX_CONFIG:
+            raise StoreError("config of %s would be %d bytes; the cap is %d"
+                             % (dev, n, protocol.MAX_CONFIG))
+
+    def set_defaults(self, defaults):
+        if not isinstance(defaults, dict):
+            raise StoreError("defaults must be a JSON object")
+        for dev in self.device_ids():
+            self._check_size(dev, defaults, self.overrides(dev))
+        self._write("defaults.bin", self.v.seal(json.dumps(defaults).encode(), "defaults"))
+        self.meta["drev"] = self.bump()
+        self._save_meta()
+
+    def set_overrides(self, dev, overrides):
+        rec = self.device(dev)
+        if rec is None:
+            raise StoreError("no device %s: enrol it first" % dev)
+        if not isinstance(overrides, dict):
+            raise StoreError("overrides must be a JSON object")
+        self._check_size(dev, self.defaults(), overrides)
+        self._write("o/" + dev + ".bin",
+                    self.v.seal(json.dumps(overrides).encode(), "ov:" + dev))
+        rec["orev"] = self.bump()
+        self.save_device(dev, rec)
