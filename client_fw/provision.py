@@ -10,7 +10,7 @@ import time
 from client_fw.http import post_json
 from client_fw.storage import Storage
 from shared import otp, protocol
-from shared.sealedbox import SealError, SealKey
+from shared.sealedbox import SealKey
 
 FW_VERSION = "1.0.0"
 NS = "cfgbox"
@@ -53,6 +53,10 @@ def read_bootstrap(board):
         out["port"] = nvs.get_i32("port")
     except OSError:
         out["port"] = 80
+    try:
+        out["ctr"] = nvs.get_i32("ctr")  # the last TOTP step the box accepted from us
+    except OSError:
+        out["ctr"] = -1
     for key in ("dev", "ssid", "psk", "box", "host"):
         if key in out:
             out[key] = out[key].decode()
@@ -60,7 +64,7 @@ def read_bootstrap(board):
 
 
 def write_bootstrap(board, boot):
-    """Store bootstrap secrets (a dict as printed by the box's enroll) in NVS; for commissioning."""
+    """Store bootstrap secrets (a dict as the box's enroll prints) in NVS, at commissioning."""
     nvs = board.nvs(NS)
     for key in ("dev", "ssid", "psk", "box", "host"):
         if key in boot:
@@ -100,7 +104,7 @@ def _check(status, retry, body):
     raise Failure(UNAUTHORIZED if status == 401 else NET)
 
 
-def exchange(boot, storage, have, host, src, now, status_fn):
+def exchange(boot, storage, have, host, src, now, status_fn, used_step):
     """hello, auth, config, ack; returns (status, version). Raises Failure."""
     dev, box, dk = boot["dev"], boot["box"], boot["dk"]
     port = boot["port"]
@@ -124,13 +128,20 @@ def exchange(boot, storage, have, host, src, now, status_fn):
         ok = False
     if not ok:
         raise Failure(NOT_AUTHENTIC)  # an evil twin: nothing secret-dependent was sent
-    code = otp.totp(boot["totp"], now if now is not None else t)
-    sk = protocol.session_key(dk, cn, sn, box, dev, code)
+    # each TOTP step is accepted once: after a recent exchange use the next step (still inside
+    # the box's one-step window) or wait for it, rather than spend a failure
+    step = otp.counter_at(now if now is not None else t)
+    last = boot.get("ctr", -1)
+    if last >= step + 1:
+        raise Failure(BUSY, (last - step) * otp.STEP)
+    step = max(step, last + 1)
+    sk = protocol.session_key(dk, cn, sn, box, dev, otp.hotp(boot["totp"], step))
     a = post(protocol.AUTH, {"v": v, "dev": dev, "cn": cn.hex(), "sn": sn.hex(),
                              "dp": protocol.mac(sk, "cfgbox/1 dev", box, dev, cn, sn).hex()})
     sid = bytes.fromhex(a.get("sid", ""))
     if not protocol.mac_ok(sk, a.get("ap"), "cfgbox/1 auth-ok", sid, dev):
         raise Failure(NOT_AUTHENTIC)
+    used_step(step)
     c = post(protocol.CONFIG, {"v": v, "sid": sid.hex(), "have": have,
                                "m": protocol.mac(sk, "cfgbox/1 config", sid, have).hex()})
     ver = c.get("ver")
@@ -181,7 +192,12 @@ def provision(board, now=None, last_error=None):
             return {"fw": FW_VERSION, "heap": gc.mem_free(), "rssi": rssi, "ver": ver,
                     "err": last_error}
 
-        result, _ = exchange(boot, storage, have, host, ip, now, status_fn)
+        def used_step(step):
+            nvs = board.nvs(NS)
+            nvs.set_i32("ctr", step)
+            nvs.commit()
+
+        result, _ = exchange(boot, storage, have, host, ip, now, status_fn, used_step)
         return result, None
     except Failure as f:
         return f.status, f.retry

@@ -56,6 +56,7 @@ class DeviceApi:
               protocol.CONFIG: self.config, protocol.ACK: self.ack}.get(path)
         if fn is None:
             return 404, {"v": _V, "error": "not found"}, None
+        self.store.refresh()
         wait = self.stations.locked(station, now)
         if wait:
             return _locked(wait)
@@ -148,8 +149,9 @@ class DeviceApi:
             return 200, {"v": _V, "ver": ver, "unchanged": True, "m": m.hex()}, None
         box = SealKey(sk).seal(cfg, protocol.tr("cfgbox/1 cfg", sid, dev, ver))
         del cfg
-        b64 = binascii.b2a_base64(box, newline=False).decode()
-        return 200, {"v": _V, "ver": ver, "cfg": b64}, None
+        b64 = binascii.b2a_base64(box, newline=False)
+        del box
+        return 200, {"v": _V, "ver": ver, "cfg": b64.decode()}, None
 
     def ack(self, body, station, now):
         sid = _hex(body, "sid", protocol.NONCE_LEN)

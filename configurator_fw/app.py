@@ -3,7 +3,6 @@ import json
 
 from microdot import Microdot, Request
 
-from configurator_fw.api import DeviceApi
 from shared import protocol
 
 MAX_BODY = 2048

@@ -44,12 +44,17 @@ class Store:
         except OSError:
             pass  # not initialised yet: init() makes it
 
+    def refresh(self):
+        """Re-read box.json: another writer (the operator's tools) may have changed revisions."""
+        self.meta = json.loads(self.b.read(_DIR + "/box.json"))
+
     # -- files
     def _write(self, name, data):
         self.b.write_atomic(_DIR + "/" + name, data)
 
     def _secret(self, name, label):
-        return bytes(self.v.open(self.b.read(_DIR + "/" + name), label))
+        """Open a vault-sealed file; returns a bytearray (no extra copy of a large config)."""
+        return self.v.open(self.b.read(_DIR + "/" + name), label)
 
     def _save_meta(self):
         self._write("box.json", json.dumps(self.meta))
@@ -77,7 +82,7 @@ class Store:
         self._save_meta()
 
     def master_key(self):
-        return self._secret("mk.bin", "mk")
+        return bytes(self._secret("mk.bin", "mk"))
 
     def psk(self):
         return self._secret("psk.bin", "psk").decode()

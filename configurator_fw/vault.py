@@ -1,7 +1,7 @@
 # The one place every box secret passes through: sealed under the vault key before it is stored.
 #
 # Today the vault key is random and kept in the box's NVS. The operator-passphrase release derives
-# it with PBKDF2 instead; nothing else changes, because no secret reaches a file except through here.
+# it with PBKDF2 instead; nothing else changes: no secret reaches a file but through here.
 import os
 
 from shared.sealedbox import SealKey

@@ -10,6 +10,12 @@ CFG = {"wifi": [{"ssid": "plant-floor", "password": "s3cret-wifi"}],
        "ntp": "pool.ntp.org", "api_keys": {"weather": "k-123"}}
 
 
+def step_ahead(seconds):
+    """Sleep until the next TOTP step (used sparingly: real 30 s steps are the subject)."""
+    import time
+    time.sleep(seconds - time.time() % 30 + 0.5)
+
+
 @pytest.fixture
 def fleet(tmp_path):
     f = Fleet(tmp_path)
@@ -32,3 +38,151 @@ def test_device_provisions_and_stores_exactly_the_box_config(fleet):
     # the stored file holds no plaintext
     raw = fleet.stored_file("sensor-1").read_bytes()
     assert b"s3cret-wifi" not in raw and b"mqtt-pass" not in raw
+
+
+def test_change_reaches_device_and_unchanged_is_not_downloaded(fleet):
+    fleet.enroll("sensor-2")
+    fleet.start_box()
+    assert fleet.check("sensor-2")[0] == "ok"
+    before = fleet.stored_file("sensor-2").read_bytes()
+    # a second check within the same 30 s step uses the next step (each is accepted once)
+    assert fleet.check("sensor-2") == ("unchanged", CFG)
+    assert fleet.stored_file("sensor-2").read_bytes() == before  # not rewritten
+    fleet.set_defaults(dict(CFG, ntp="ntp.example.org"))
+    # a third check in the same step would need a step beyond the box's window: it waits
+    status, cfg = fleet.check("sensor-2")
+    assert status in ("ok", "box busy")
+    if status == "box busy":
+        assert cfg["ntp"] == "pool.ntp.org"
+        step_ahead(30)
+        status, cfg = fleet.check("sensor-2")
+    assert status == "ok" and cfg["ntp"] == "ntp.example.org"
+    assert fleet.devices()["sensor-2"]["fails"] == 0
+
+
+def test_wrong_device_key_is_refused(fleet):
+    fleet.enroll("sensor-3")
+    fleet.devrun("sensor-3", "from shared.board import Board\nn = Board().nvs('cfgbox')\n"
+                 "n.set_blob('dk', bytes(32))\nn.commit()")
+    fleet.start_box()
+    # with the wrong key the device cannot even verify the box: it refuses before sending a proof
+    assert fleet.check("sensor-3") == ("box not authentic", None)
+
+
+def test_wrong_expired_and_replayed_totp(fleet):
+    fleet.enroll("sensor-4")
+    fleet.start_box()
+    import time
+    now = int(time.time())
+    assert fleet.check("sensor-4", now=now - 120)[0] == "unauthorized"  # expired code
+    assert fleet.check("sensor-4", now=now + 120)[0] == "unauthorized"  # future code
+    fleet.devrun("sensor-4", "from shared.board import Board\nn = Board().nvs('cfgbox')\n"
+                 "n.set_blob('totp', bytes(20))\nn.commit()")
+    assert fleet.check("sensor-4")[0] == "unauthorized"  # wrong secret
+
+
+def test_evil_twin_is_refused_and_old_config_kept(fleet, tmp_path):
+    fleet.enroll("sensor-5")
+    fleet.start_box()
+    assert fleet.check("sensor-5")[0] == "ok"
+    fleet.stop_box()
+    # a twin: same SSID and passphrase, its own store (its own master key)
+    twin = Fleet.__new__(Fleet)
+    twin.dir, twin.port, twin.box_proc = fleet.dir, fleet.port, None
+    twin.boxrun("import os\nfor f in os.listdir('store/d'): os.remove('store/d/' + f)\n"
+                "from configurator_fw.store import Store\n"
+                 "from configurator_fw.vault import Vault\n"
+                "from shared.board import Board\nb = Board()\ns = Store(b, Vault.from_nvs(b))\n"
+                "s.init('cfgbox-7c2a', s.meta['ssid'], s.psk(), 10, s.meta['port'])\n"
+                "s.enroll('sensor-5')\ns.set_defaults({'wifi': 'attacker'})")
+    twin.start_box()
+    try:
+        assert fleet.check("sensor-5") == ("box not authentic", CFG)
+    finally:
+        twin.stop_box()
+
+
+def test_tampered_and_copied_config_files(fleet):
+    fleet.enroll("sensor-6")
+    fleet.enroll("sensor-7")
+    fleet.start_box()
+    assert fleet.check("sensor-6")[0] == "ok"
+    f = fleet.stored_file("sensor-6")
+    good = f.read_bytes()
+    bad = bytearray(good)
+    bad[40] ^= 1
+    f.write_bytes(bytes(bad))
+    out = fleet.devrun("sensor-6", "from client_fw.device import Device\n"
+                       "from shared.board import Board\nprint(Device(Board()).load_config())")
+    assert out.strip() == "None"  # rejected, not garbage
+    fleet.stop_box()
+    f.write_bytes(good)
+    # copied to another device (other unique_id and key): it does not open there
+    fleet.stored_file("sensor-7").write_bytes(good)
+    out = fleet.devrun("sensor-7", "from client_fw.device import Device\n"
+                       "from shared.board import Board\nprint(Device(Board()).load_config())")
+    assert out.strip() == "None"
+
+
+def test_lockout_after_repeated_failures_and_recovery(fleet):
+    fleet.enroll("sensor-8")
+    fleet.start_box()
+    import time
+    now = int(time.time())
+    for _ in range(5):
+        assert fleet.check("sensor-8", now=now - 600)[0] == "unauthorized"
+    assert fleet.check("sensor-8")[0] == "locked out"  # even the right code is not evaluated
+    d = fleet.devices()["sensor-8"]
+    assert d["fails"] == 5
+    # recovery after the back-off: move the lock into the past as 30 s of waiting would
+    fleet.boxrun("from configurator_fw.store import Store\n"
+                 "from configurator_fw.vault import Vault\n"
+                 "from shared.board import Board\nb = Board()\ns = Store(b, Vault.from_nvs(b))\n"
+                 "r = s.device('sensor-8')\nr['lock'] -= 31\ns.save_device('sensor-8', r)")
+    assert fleet.check("sensor-8")[0] == "ok"
+    assert fleet.devices()["sensor-8"]["fails"] == 0
+
+
+def test_16k_payload_provisions_and_oversize_is_refused(fleet):
+    fleet.enroll("sensor-9")
+    pem = "-----BEGIN CERTIFICATE-----\n" + "A" * 64 + "\n"
+    big = {"ca": pem * 60, "cert": pem * 50, "key": pem * 50}
+    n = len(__import__("json").dumps(dict(CFG, **big)))
+    assert 16384 > n > 15000
+    fleet.set_overrides("sensor-9", big)
+    fleet.start_box()
+    status, cfg = fleet.check("sensor-9")
+    assert status == "ok" and cfg["ca"] == big["ca"] and cfg["key"] == big["key"]
+    with pytest.raises(AssertionError, match="the cap is 16384"):
+        fleet.set_overrides("sensor-9", {"ca": pem * 300})
+    assert fleet.check("sensor-9")[0] == "unchanged"  # the refused change changed nothing
+
+
+def test_eleventh_station_refused_until_one_leaves(fleet):
+    fleet.enroll("sensor-10")
+    fleet.start_box()
+    holders = []
+    import subprocess
+
+    import upy_harness as upy
+    hold = ("from shared.board import Board\nimport sys\nsta = Board().wlan('sta')\n"
+            "sta.active(True)\nsta.connect('cfgbox-test', 'fleet passphrase 1')\n"
+            "print(sta.isconnected())\nsys.stdout.flush() if hasattr(sys.stdout,'flush') else 0\n"
+            "sys.stdin.read(1)\nsta.disconnect()\n")
+    env = dict(upy.os.environ, EMU_DIR=str(fleet.dir),
+               MICROPYPATH=f"{upy.EMU}:{upy.BUNDLES['client']}:.frozen")
+    for i in range(10):
+        fs = fleet.dir / "fs" / f"holder-{i}"
+        fs.mkdir(parents=True)
+        p = subprocess.Popen([str(upy.MICROPYTHON), "-c", hold], cwd=fs, text=True,
+                             env=dict(env, EMU_DEVICE=f"holder-{i}"),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert p.stdout.readline().strip() == "True"
+        holders.append(p)
+    try:
+        assert fleet.check("sensor-10")[0] == "AP full"
+        holders[0].communicate("x", timeout=10)  # one leaves
+        assert fleet.check("sensor-10")[0] == "ok"
+    finally:
+        for p in holders[1:]:
+            p.communicate("x", timeout=10)

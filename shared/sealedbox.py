@@ -37,19 +37,25 @@ class SealKey:
         return hmac_parts(hashlib.sha256, self._mac, (head, ct, aad, len(aad).to_bytes(4, "big")))
 
     def seal(self, plaintext, aad=b"", iv=None):
-        """Encrypt and authenticate ``plaintext``; ``aad`` is authenticated, not stored.
+        """Encrypt and authenticate ``plaintext`` -> bytearray; ``aad`` is MACed, not stored.
 
         ``iv`` is for test vectors only: by default a fresh one comes from ``os.urandom``.
         """
         iv = iv or os.urandom(_IV)
-        pad = 16 - len(plaintext) % 16
-        buf = bytearray(len(plaintext) + pad)
-        buf[: len(plaintext)] = plaintext
-        for i in range(len(plaintext), len(buf)):
-            buf[i] = pad
-        cryptolib.aes(self._enc, _CBC, iv).encrypt(buf, buf)
-        head = bytes((VERSION,)) + iv
-        return head + buf + self._tag(head, buf, aad)
+        n = len(plaintext)
+        pad = 16 - n % 16
+        # one buffer for the whole box: header, ciphertext encrypted in place, tag
+        out = bytearray(1 + _IV + n + pad + _TAG)
+        mv = memoryview(out)
+        out[0] = VERSION
+        mv[1 : 1 + _IV] = iv
+        body = mv[1 + _IV : 1 + _IV + n + pad]
+        body[:n] = plaintext
+        for i in range(n, n + pad):
+            body[i] = pad
+        cryptolib.aes(self._enc, _CBC, iv).encrypt(body, body)
+        mv[len(out) - _TAG :] = self._tag(mv[: 1 + _IV], body, aad)
+        return out
 
     def open(self, box, aad=b""):
         """Verify and decrypt ``box``; returns the plaintext as a bytearray.
