@@ -1,0 +1,91 @@
+# The box's HTTP surface against bad and replayed input: a small JSON 4xx, never a traceback or
+# 500, and no state change. The box runs from its .mpy bundle under MicroPython.
+import http.client
+import json
+
+import pytest
+
+from fleet import Fleet
+
+
+@pytest.fixture
+def box(tmp_path):
+    f = Fleet(tmp_path)
+    f.enroll("sensor-1")
+    f.start_box()
+    yield f
+    f.stop_box()
+
+
+def req(port, method, path, body=b"", headers=None):
+    c = http.client.HTTPConnection("127.0.4.1", port, timeout=10)
+    c.request(method, path, body, headers or {"Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data, r
+
+
+@pytest.mark.parametrize("method,path,body,status", [
+    ("POST", "/api/v1/hello", b"{not json", 400),
+    ("POST", "/api/v1/hello", b"[1, 2]", 400),
+    ("POST", "/api/v1/hello", b'{"v": 2, "dev": "sensor-1", "cn": "00"}', 400),
+    ("POST", "/api/v1/hello", b'{"v": 1, "dev": "../etc", "cn": "' + b"0" * 32 + b'"}', 400),
+    ("POST", "/api/v1/hello", b'{"v": 1, "dev": "sensor-1", "cn": "zz"}', 400),
+    ("POST", "/api/v1/hello", b'{"v": 1, "a": [[[[[[1]]]]]]}', 400),
+    ("POST", "/api/v1/hello", b"x" * 4096, 413),
+    ("GET", "/api/v1/hello", b"", 405),
+    ("POST", "/api/v1/nothing", b"{}", 404),
+    ("POST", "/api/v1/auth", b'{"v": 1, "dev": "sensor-1", "cn": "' + b"0" * 32
+     + b'", "sn": "' + b"1" * 32 + b'", "dp": "00"}', 401),
+    ("POST", "/api/v1/config", b'{"v": 1, "sid": "' + b"0" * 32 + b'", "have": 0, "m": ""}', 401),
+    ("POST", "/api/v1/ack", b'{"v": 1, "sid": "' + b"0" * 32 + b'", "ver": 1, "st": "{}", '
+     b'"m": ""}', 401),
+])
+def test_bad_input_gets_small_json_4xx(box, method, path, body, status):
+    got, data, _ = req(box.port, method, path, body)
+    assert got == status, data
+    assert b"Traceback" not in data and len(data) < 200
+    assert "error" in json.loads(data)
+    assert "Traceback" not in (box.dir / "box.log").read_text()
+
+
+def test_unknown_device_answered_like_a_known_one(box):
+    cn = "ab" * 16
+    _, known, _ = req(box.port, "POST", "/api/v1/hello",
+                      json.dumps({"v": 1, "dev": "sensor-1", "cn": cn}).encode())
+    _, unknown, _ = req(box.port, "POST", "/api/v1/hello",
+                        json.dumps({"v": 1, "dev": "sensor-99", "cn": cn}).encode())
+    k, u = json.loads(known), json.loads(unknown)
+    assert set(k) == set(u) and len(k["bp"]) == len(u["bp"]) == 64
+
+
+def test_replayed_auth_config_ack_are_refused(box, tmp_path):
+    # run a real exchange while recording its requests, then replay each one
+    box.devrun("sensor-1", """
+import client_fw.http as h
+log = open('replay.jsonl', 'w')
+_post = h.post_json
+def rec(host, port, path, obj, src=None, **kw):
+    import json
+    log.write(json.dumps([path, obj]) + '\\n')
+    return _post(host, port, path, obj, src, **kw)
+h.post_json = rec
+import client_fw.provision as p
+p.post_json = rec
+from shared.board import Board
+print(p.provision(Board()))
+log.close()
+""")
+    lines = (box.dir / "fs" / "sensor-1" / "replay.jsonl").read_text().splitlines()
+    sent = [json.loads(x) for x in lines]
+    assert [p for p, _ in sent] == ["/api/v1/hello", "/api/v1/auth", "/api/v1/config",
+                                    "/api/v1/ack"]
+    ack_before = box.devices()["sensor-1"]["ack"]
+    for path, obj in sent[1:]:
+        status, data, _ = req(box.port, "POST", path, json.dumps(obj).encode())
+        assert status == 401, (path, data)
+    # a replayed hello gets a fresh server nonce, not the recorded one
+    status, data, _ = req(box.port, "POST", sent[0][0], json.dumps(sent[0][1]).encode())
+    assert status == 200
+    assert box.devices()["sensor-1"]["ack"] == ack_before
