@@ -3,12 +3,13 @@ import json
 
 from configurator_fw.store import Store
 from configurator_fw.vault import Vault
-from shared import base32, otpauth
+from shared import otpauth
 from shared.board import Board
 
 
 def _store(board=None):
-    return Store(board or Board(), Vault.from_nvs(board or Board()))
+    board = board or Board()
+    return Store(board, Vault.from_nvs(board))
 
 
 def setup(box_id, ssid, psk, max_clients=10, port=80, board=None):
@@ -53,6 +54,3 @@ def devices(board=None):
                     "seen": r["seen"], "fails": r["fails"], "st": r["st"]})
     print(json.dumps(out))
     return out
-
-
-__all__ = ["setup", "enroll", "set_defaults", "set_overrides", "devices", "base32"]
