@@ -113,9 +113,7 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
     def post(path, obj):
         try:
             return _check(*post_json(host, port, path, obj, src))
-        except (OSError, ValueError) as e:
-            if isinstance(e, Failure):
-                raise
+        except (OSError, ValueError):
             raise Failure(NET) from None
 
     cn = os.urandom(protocol.NONCE_LEN)

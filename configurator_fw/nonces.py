@@ -23,14 +23,13 @@ class Table:
 
     def take(self, key, now):
         """Remove and return the live value for ``key`` (single use), or None."""
-        item = self._d.pop(key, None)
-        if item is None or now - item[0] >= self.ttl or now < item[0]:
-            return None
-        return item[1]
+        return self._live(self._d.pop(key, None), now)
 
     def get(self, key, now):
-        item = self._d.get(key)
-        if item is None or now - item[0] >= self.ttl:
+        return self._live(self._d.get(key), now)
+
+    def _live(self, item, now):
+        if item is None or not 0 <= now - item[0] < self.ttl:
             return None
         return item[1]
 
