@@ -49,8 +49,7 @@ def devices(board=None):
     out = []
     for dev in s.device_ids():
         r = s.device(dev)
-        ver, _ = s.config(dev, r)
-        out.append({"dev": dev, "state": r["state"], "ver": ver, "ack": r["ack"],
+        out.append({"dev": dev, "state": r["state"], "ver": s.version(dev), "ack": r["ack"],
                     "seen": r["seen"], "fails": r["fails"], "st": r["st"]})
     print(json.dumps(out))
     return out

@@ -3,6 +3,12 @@
 # One small file per device (the record) and one per device's overrides, so serving a device never
 # loads the others; 200+ devices fit the ESP32 heap. Every file is written atomically and every
 # secret (master key, AP passphrase, TOTP secrets, config contents) goes through the Vault.
+#
+# Config versions: box.json holds a revision counter ``rev`` that every change bumps (persisted
+# first). The defaults file and each overrides file carry the revision they were written at, as a
+# 4-byte header bound into the seal, so content and version change together in one atomic write
+# and a power loss can never pair new content with an old version. A device's version is the
+# larger of its two files' revisions.
 import json
 import os
 
@@ -76,10 +82,10 @@ class Store:
                 pass  # exists
         self._write("mk.bin", self.v.seal(master or os.urandom(32), "mk"))
         self._write("psk.bin", self.v.seal(psk.encode(), "psk"))
-        self._write("defaults.bin", self.v.seal(b"{}", "defaults"))
         self.meta = {"box": box_id, "ssid": ssid, "max_clients": max_clients, "port": port,
-                     "rev": 1, "drev": 1, "floor": 0}
+                     "rev": 1, "floor": 0}
         self._save_meta()
+        self._put_cfg("defaults.bin", "defaults", b"{}", 1)
 
     def master_key(self):
         return bytes(self._secret("mk.bin", "mk"))
@@ -123,7 +129,7 @@ class Store:
             raise StoreError("the box holds at most %d devices" % MAX_DEVICES)
         totp = os.urandom(20)
         rec = {"totp": self.v.seal(totp, "totp:" + dev).hex(), "state": "enrolled",
-               "seen": 0, "ack": 0, "fails": 0, "lock": 0, "ctr": -1, "st": None, "orev": 0}
+               "seen": 0, "ack": 0, "fails": 0, "lock": 0, "ctr": -1, "st": None}
         self.save_device(dev, rec)
         return {"dev": dev, "dk": protocol.device_key(self.master_key(), dev), "totp": totp}
 
@@ -131,19 +137,45 @@ class Store:
         return bytes(self.v.open(bytes.fromhex(rec["totp"]), "totp:" + dev))
 
     # -- configuration
+    def _put_cfg(self, name, label, text, rev):
+        head = rev.to_bytes(4, "big")
+        self.b.write_atomic(_DIR + "/" + name, head,
+                            self.v.seal(text, "%s@%d" % (label, rev)))
+
+    def _get_cfg(self, name, label):
+        """(revision, parsed JSON) of a config file; (0, {}) if there is none."""
+        try:
+            data = self.b.read(_DIR + "/" + name)
+        except OSError:
+            return 0, {}
+        rev = int.from_bytes(data[:4], "big")
+        return rev, json.loads(self.v.open(memoryview(data)[4:], "%s@%d" % (label, rev)))
+
+    def _rev(self, name):
+        """The revision a config file was written at, without opening it (0 if none)."""
+        try:
+            with open(self.b.path(_DIR + "/" + name), "rb") as f:
+                return int.from_bytes(f.read(4), "big")
+        except OSError:
+            return 0
+
+    def version(self, dev):
+        """The version of ``dev``'s config: cheap, reads two 4-byte headers."""
+        return max(self._rev("defaults.bin"), self._rev("o/" + dev + ".bin"))
+
     def defaults(self):
-        return json.loads(self._secret("defaults.bin", "defaults"))
+        return self._get_cfg("defaults.bin", "defaults")[1]
 
     def overrides(self, dev):
-        try:
-            return json.loads(self._secret("o/" + dev + ".bin", "ov:" + dev))
-        except OSError:
-            return {}
+        return self._get_cfg("o/" + dev + ".bin", "ov:" + dev)[1]
 
-    def config(self, dev, rec):
+    def config(self, dev):
         """(version, config JSON bytes) of an enrolled device."""
-        cfg = merge(self.defaults(), self.overrides(dev))
-        return max(self.meta["drev"], rec["orev"]), json.dumps(cfg).encode()
+        drev, d = self._get_cfg("defaults.bin", "defaults")
+        orev, o = self._get_cfg("o/" + dev + ".bin", "ov:" + dev)
+        d = merge(d, o)
+        del o
+        return max(drev, orev), json.dumps(d).encode()
 
     def _check_size(self, dev, defaults, overrides):
         n = len(json.dumps(merge(defaults, overrides)))
@@ -152,22 +184,20 @@ class Store:
                              % (dev, n, protocol.MAX_CONFIG))
 
     def set_defaults(self, defaults):
+        """Replace the fleet-wide defaults; every device's version moves on."""
         if not isinstance(defaults, dict):
             raise StoreError("defaults must be a JSON object")
         for dev in self.device_ids():
             self._check_size(dev, defaults, self.overrides(dev))
-        self._write("defaults.bin", self.v.seal(json.dumps(defaults).encode(), "defaults"))
-        self.meta["drev"] = self.bump()
-        self._save_meta()
+        self._check_size("a device without overrides", defaults, {})
+        self._put_cfg("defaults.bin", "defaults", json.dumps(defaults).encode(), self.bump())
 
     def set_overrides(self, dev, overrides):
-        rec = self.device(dev)
-        if rec is None:
+        """Replace ``dev``'s overrides ({} clears them); that device's version moves on."""
+        if self.device(dev) is None:
             raise StoreError("no device %s: enrol it first" % dev)
         if not isinstance(overrides, dict):
             raise StoreError("overrides must be a JSON object")
         self._check_size(dev, self.defaults(), overrides)
-        self._write("o/" + dev + ".bin",
-                    self.v.seal(json.dumps(overrides).encode(), "ov:" + dev))
-        rec["orev"] = self.bump()
-        self.save_device(dev, rec)
+        self._put_cfg("o/" + dev + ".bin", "ov:" + dev, json.dumps(overrides).encode(),
+                      self.bump())

@@ -68,11 +68,13 @@ class Board:
         with open(self.path(name), "rb") as f:
             return f.read()
 
-    def write_atomic(self, name, data):
-        """Replace file ``name`` with ``data`` so a power loss leaves the old or the new, whole."""
+    def write_atomic(self, name, *parts):
+        """Replace file ``name`` with ``parts`` joined, so a power loss leaves the old or the new,
+        whole. Several parts are written one after the other, never concatenated in RAM."""
         tmp = self.path(name + ".tmp")
         with open(tmp, "wb") as f:
-            f.write(data)
+            for data in parts:
+                f.write(data)
             f.flush()
         os.rename(tmp, self.path(name))
 
