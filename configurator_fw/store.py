@@ -12,7 +12,7 @@
 import json
 import os
 
-from shared import protocol
+from shared import config, protocol
 
 _DIR = "store"
 MAX_DEVICES = 500
@@ -27,16 +27,20 @@ def valid_id(dev):
     return isinstance(dev, str) and 0 < len(dev) <= 32 and all(c in _ID_CHARS for c in dev)
 
 
-def merge(defaults, overrides):
-    """Defaults with the device's overrides on top; dicts merge key by key, None deletes."""
-    out = dict(defaults)
-    for k, v in overrides.items():
+def merge(target, patch):
+    """``patch`` applied to ``target`` as a JSON Merge Patch (RFC 7386).
+
+    Objects merge key by key, ``None`` (JSON null) deletes a key, anything else replaces.
+    Neither argument is modified. A device's config is ``merge(defaults, overrides)``.
+    """
+    if not isinstance(patch, dict):
+        return patch
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
         if v is None:
             out.pop(k, None)
-        elif isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = merge(out[k], v)
         else:
-            out[k] = v
+            out[k] = merge(out.get(k), v)
     return out
 
 
@@ -56,6 +60,8 @@ class Store:
 
     # -- files
     def _write(self, name, data):
+        if isinstance(data, str):
+            data = data.encode()
         self.b.write_atomic(_DIR + "/" + name, data)
 
     def _secret(self, name, label):
@@ -177,8 +183,14 @@ class Store:
         del o
         return max(drev, orev), json.dumps(d).encode()
 
-    def _check_size(self, dev, defaults, overrides):
-        n = len(json.dumps(merge(defaults, overrides)))
+    def _check(self, dev, defaults, overrides):
+        """Refuse a change that would give ``dev`` a config it cannot use or hold."""
+        cfg = merge(defaults, overrides)
+        try:
+            config.check(cfg)
+        except config.ConfigError as e:
+            raise StoreError("config of %s: %s" % (dev, e)) from None
+        n = len(json.dumps(cfg))
         if n > protocol.MAX_CONFIG:
             raise StoreError("config of %s would be %d bytes; the cap is %d"
                              % (dev, n, protocol.MAX_CONFIG))
@@ -188,8 +200,8 @@ class Store:
         if not isinstance(defaults, dict):
             raise StoreError("defaults must be a JSON object")
         for dev in self.device_ids():
-            self._check_size(dev, defaults, self.overrides(dev))
-        self._check_size("a device without overrides", defaults, {})
+            self._check(dev, defaults, self.overrides(dev))
+        self._check("a device without overrides", defaults, {})
         self._put_cfg("defaults.bin", "defaults", json.dumps(defaults).encode(), self.bump())
 
     def set_overrides(self, dev, overrides):
@@ -198,6 +210,6 @@ class Store:
             raise StoreError("no device %s: enrol it first" % dev)
         if not isinstance(overrides, dict):
             raise StoreError("overrides must be a JSON object")
-        self._check_size(dev, self.defaults(), overrides)
+        self._check(dev, self.defaults(), overrides)
         self._put_cfg("o/" + dev + ".bin", "ov:" + dev, json.dumps(overrides).encode(),
                       self.bump())

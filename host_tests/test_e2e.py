@@ -94,7 +94,7 @@ def test_evil_twin_is_refused_and_old_config_kept(fleet, tmp_path):
                  "from configurator_fw.vault import Vault\n"
                 "from shared.board import Board\nb = Board()\ns = Store(b, Vault.from_nvs(b))\n"
                 "s.init('cfgbox-7c2a', s.meta['ssid'], s.psk(), 10, s.meta['port'])\n"
-                "s.enroll('sensor-5')\ns.set_defaults({'wifi': 'attacker'})")
+                "s.enroll('sensor-5')\ns.set_defaults({'wifi': [{'ssid': 'attacker'}]})")
     twin.start_box()
     try:
         assert fleet.check("sensor-5") == ("box not authentic", CFG)
@@ -145,16 +145,23 @@ def test_lockout_after_repeated_failures_and_recovery(fleet):
 
 def test_16k_payload_provisions_and_oversize_is_refused(fleet):
     fleet.enroll("sensor-9")
-    pem = "-----BEGIN CERTIFICATE-----\n" + "A" * 64 + "\n"
-    big = {"ca": pem * 60, "cert": pem * 50, "key": pem * 50}
-    n = len(__import__("json").dumps(dict(CFG, **big)))
+    def pem(kind, lines):
+        return "-----BEGIN %s-----\n%s-----END %s-----\n" % (kind, ("A" * 64 + "\n") * lines,
+                                                             kind)
+
+    big = {"mqtt": {"ca": pem("CERTIFICATE", 90), "cert": pem("CERTIFICATE", 70),
+                    "key": pem("PRIVATE KEY", 70)}}
+    n = len(__import__("json").dumps(dict(CFG, mqtt=dict(CFG["mqtt"], **big["mqtt"]))))
     assert 16384 > n > 15000
     fleet.set_overrides("sensor-9", big)
     fleet.start_box()
     status, cfg = fleet.check("sensor-9")
-    assert status == "ok" and cfg["ca"] == big["ca"] and cfg["key"] == big["key"]
+    assert status == "ok" and cfg["mqtt"]["ca"] == big["mqtt"]["ca"]
+    assert cfg["mqtt"]["key"] == big["mqtt"]["key"] and cfg["mqtt"]["user"] == "fleet"
     with pytest.raises(AssertionError, match="the cap is 16384"):
-        fleet.set_overrides("sensor-9", {"ca": pem * 300})
+        fleet.set_overrides("sensor-9", {"mqtt": {"ca": pem("CERTIFICATE", 300)}})
+    with pytest.raises(AssertionError, match=r"config of sensor-9: mqtt.port: expected int"):
+        fleet.set_overrides("sensor-9", {"mqtt": {"port": "8883"}})
     assert fleet.check("sensor-9")[0] == "unchanged"  # the refused change changed nothing
 
 

@@ -11,15 +11,17 @@ VECTORS = upy.REPO / "host_tests" / "vectors"
 MODULES = sorted(p.stem for p in VECTORS.glob("test_vec_*.py"))
 MODES = {
     "source": (upy.REPO, "shared/mac.py"),
-    "mpy": (upy.BUNDLES["client"], "build/client/shared/mac.mpy"),
+    "mpy": ((upy.BUNDLES["client"], upy.BUNDLES["configurator"]),
+            "build/client/shared/mac.mpy"),
 }
 
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("module", MODULES)
 def test_vectors_under_micropython(module, mode):
-    root, loaded_from = MODES[mode]
-    r = upy.run([str(upy.UPY / "run.py"), module], [VECTORS, upy.UPY, root],
+    roots, loaded_from = MODES[mode]
+    roots = roots if isinstance(roots, tuple) else (roots,)
+    r = upy.run([str(upy.UPY / "run.py"), module], [VECTORS, upy.UPY, *roots],
                 cwd=VECTORS, heap=upy.ESP32_HEAP)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out

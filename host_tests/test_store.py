@@ -1,0 +1,170 @@
+# The box's store under CPython: the defaults/overrides merge, config versioning under any order of
+# changes, power loss in the middle of a write, and the per-device footprint.
+import copy
+import json
+import shutil
+import tempfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from configurator_fw.store import StoreError, merge
+from hostbox import FsBoard, new_store, reopen, snapshot
+from shared import protocol
+
+scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.text("ab", max_size=3)
+json_values = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text("abc", max_size=2), c,
+                                                                 max_size=3), max_leaves=12)
+json_objects = st.dictionaries(st.text("abcd", max_size=2), json_values, max_size=4)
+
+
+@given(json_values, json_values)
+def test_merge_leaves_inputs_alone_and_is_idempotent(target, patch):
+    t0, p0 = copy.deepcopy(target), copy.deepcopy(patch)
+    once = merge(target, patch)
+    assert (target, patch) == (t0, p0)
+    assert merge(once, patch) == once  # RFC 7386 s.1: applying a patch twice changes nothing more
+
+
+@given(json_objects, json_objects)
+def test_merge_key_by_key(defaults, overrides):
+    out = merge(defaults, overrides)
+    for k, v in overrides.items():
+        if v is None:
+            assert k not in out
+        elif not isinstance(v, dict):
+            assert out[k] == v
+    for k, v in defaults.items():
+        if k not in overrides:
+            assert out[k] == v
+    assert merge(defaults, {}) == defaults
+
+
+DEVS = ("dev-a", "dev-b", "dev-c")
+
+
+class Versions(RuleBasedStateMachine):
+    """Any sequence of operator changes, with power cuts at any write: a device's version moves on
+    exactly when its config may have changed, one version always means one content, and what the
+    box serves is the merge of what the operator last set successfully."""
+
+    def __init__(self):
+        super().__init__()
+        self.dir = tempfile.mkdtemp()
+        self.store, _ = new_store(self.dir, DEVS)
+        self.defaults = {}
+        self.over = {d: {} for d in DEVS}
+        self.ver = {d: self.store.version(d) for d in DEVS}
+        self.seen = {}
+
+    def teardown(self):
+        shutil.rmtree(self.dir)
+
+    def _moved(self, changed):
+        for d in DEVS:
+            v = self.store.version(d)
+            assert v > self.ver[d] if d in changed else v == self.ver[d], (d, v, self.ver[d])
+            self.ver[d] = v
+
+    @rule(cfg=json_objects)
+    def set_defaults(self, cfg):
+        self.store.set_defaults(cfg)
+        self.defaults = cfg
+        self._moved(DEVS)
+
+    @rule(dev=st.sampled_from(DEVS), cfg=json_objects)
+    def set_overrides(self, dev, cfg):
+        self.store.set_overrides(dev, cfg)
+        self.over[dev] = cfg
+        self._moved((dev,))
+
+    @rule(dev=st.sampled_from(DEVS + ("",)), cfg=json_objects, cut=st.integers(0, 2))
+    def power_cut(self, dev, cfg, cut):
+        """The n-th file write of a change dies before its rename; the box then reboots."""
+        board = self.store.b
+        writes = []
+
+        def dying_write(name, *parts):
+            if len(writes) == cut:
+                with open(board.path(name + ".tmp"), "wb") as f:
+                    f.write(b"".join(parts)[:7])  # a torn temp file
+                raise OSError(5, "power lost")
+            writes.append(name)
+            FsBoard.write_atomic(board, name, *parts)
+
+        board.write_atomic = dying_write
+        try:
+            if dev:
+                self.store.set_overrides(dev, cfg)
+            else:
+                self.store.set_defaults(cfg)
+            finished = True
+        except OSError:
+            finished = False
+        del board.write_atomic
+        self.store = reopen(self.store)
+        if finished:  # the cut came after the last write
+            if dev:
+                self.over[dev] = cfg
+            else:
+                self.defaults = cfg
+            self._moved((dev,) if dev else DEVS)
+        else:
+            self._moved(())
+
+    @invariant()
+    def serves_the_merge_under_one_version(self):
+        for d in DEVS:
+            ver, cfg = self.store.config(d)
+            assert ver == self.store.version(d) == self.ver[d]
+            assert json.loads(cfg) == merge(self.defaults, self.over[d])
+            assert self.seen.setdefault((d, ver), cfg) == cfg
+
+
+TestVersions = Versions.TestCase
+TestVersions.settings = settings(max_examples=40, stateful_step_count=12, deadline=None)
+
+
+def test_oversize_config_refused_with_a_clear_error_and_nothing_changes(tmp_path):
+    store, _ = new_store(tmp_path, ["big"])
+    store.set_overrides("big", {"name": "ok"})
+    before = snapshot(tmp_path)
+    with pytest.raises(StoreError, match=r"config of big would be \d+ bytes; the cap is 16384"):
+        store.set_overrides("big", {"ca": "x" * protocol.MAX_CONFIG})
+    with pytest.raises(StoreError, match="cap is 16384"):
+        store.set_defaults({"ca": "x" * protocol.MAX_CONFIG})
+    with pytest.raises(StoreError, match="enrol it first"):
+        store.set_overrides("nobody", {})
+    with pytest.raises(StoreError, match="JSON object"):
+        store.set_defaults(["not", "an", "object"])
+    assert snapshot(tmp_path) == before
+
+
+def test_a_16k_config_is_accepted(tmp_path):
+    store, _ = new_store(tmp_path, ["big"])
+    pad = protocol.MAX_CONFIG - len(json.dumps({"ca": ""}))
+    store.set_overrides("big", {"ca": "x" * pad})
+    assert len(store.config("big")[1]) == protocol.MAX_CONFIG
+
+
+def test_per_device_state_is_small_and_apart(tmp_path):
+    store, _ = new_store(tmp_path, ["d%03d" % i for i in range(200)])
+    recs = list((tmp_path / "store" / "d").iterdir())
+    assert len(recs) == 200
+    assert max(p.stat().st_size for p in recs) < 400  # one small record per device
+    rec = json.loads(recs[0].read_text())
+    assert set(rec) == {"totp", "state", "seen", "ack", "fails", "lock", "ctr", "st"}
+    secret = store.totp_secret(recs[0].stem, rec)
+    assert secret.hex() not in recs[0].read_text()  # sealed by the vault, not stored in clear
+
+
+def test_enrol_refuses_bad_and_duplicate_ids(tmp_path):
+    store, _ = new_store(tmp_path, ["one"])
+    for bad in ("", "../x", "a b", "x" * 33, "naïve"):
+        with pytest.raises(StoreError, match="device id"):
+            store.enroll(bad)
+    with pytest.raises(StoreError, match="already enrolled"):
+        store.enroll("one")

@@ -1,0 +1,117 @@
+# The box's bounded tables under CPython: server nonces and sessions (single use, expiring,
+# bounded) and the lockout accounting (growing back-off, capped, bounded per-station memory).
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from configurator_fw import lockout
+from configurator_fw.nonces import Table
+
+CAP, TTL = 4, 60
+
+
+class Nonces(RuleBasedStateMachine):
+    """The table against a plain model: what it gives back, when, and how much it holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.t = Table(CAP, TTL)
+        self.now = 1000
+        self.model = {}  # key -> (made, value)
+        self.n = 0
+
+    def live(self):
+        return {k: e for k, e in self.model.items() if self.now - e[0] < TTL}
+
+    @rule(dt=st.integers(0, 90))
+    def time_passes(self, dt):
+        self.now += dt
+
+    @rule()
+    def add(self):
+        self.n += 1
+        key, value = b"k%d" % self.n, ("dev", self.n)
+        ok = self.t.add(key, value, self.now)
+        assert ok == (len(self.live()) < CAP)
+        if ok:
+            self.model[key] = (self.now, value)
+        else:
+            assert 1 <= self.t.retry_after(self.now) <= TTL
+
+    @rule(data=st.data())
+    def take(self, data):
+        keys = sorted(self.model) + [b"never issued"]
+        key = data.draw(st.sampled_from(keys))
+        want = self.live().get(key)
+        assert self.t.take(key, self.now) == (want[1] if want else None)
+        self.model.pop(key, None)
+        assert self.t.take(key, self.now) is None  # single use
+
+    @rule(data=st.data())
+    def get(self, data):
+        if self.model:
+            key = data.draw(st.sampled_from(sorted(self.model)))
+            want = self.live().get(key)
+            assert self.t.get(key, self.now) == (want[1] if want else None)
+
+    @invariant()
+    def bounded(self):
+        assert len(self.t) <= CAP
+
+
+TestNonces = Nonces.TestCase
+TestNonces.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+def test_clock_going_backwards_does_not_revive_or_extend_a_nonce():
+    t = Table(2, 60)
+    t.add(b"a", 1, 1000)
+    assert t.get(b"a", 999) is None  # made "in the future": not trusted
+    assert t.take(b"a", 1060) is None
+
+
+@given(st.integers(0, 40), st.integers(1, 10), st.integers(0, 2**31))
+def test_lock_after_grows_doubles_and_caps(fails, threshold, now):
+    until = lockout.lock_after(fails, threshold, now)
+    if fails < threshold:
+        assert until == 0
+        return
+    wait = until - now
+    assert wait == min(lockout.CAP, lockout.BASE * 2 ** (fails - threshold))
+    assert lockout.lock_after(fails + 1, threshold, now) - now >= wait  # never shrinks
+    assert lockout.retry_after(until, now) == wait
+    assert lockout.retry_after(until, until) == 0
+
+
+def test_device_lock_schedule():
+    waits = [lockout.lock_after(f, lockout.DEVICE_THRESHOLD, 0) for f in range(1, 14)]
+    assert waits == [0, 0, 0, 0, 30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
+
+
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 5)), max_size=200))
+def test_stations_bounded_and_locked_ones_kept_over_unlocked(events):
+    s = lockout.Stations(cap=8)
+    now = 0
+    for addr, dt in events:
+        now += dt
+        s.fail("10.0.0.%d" % addr, now)
+        assert len(s._d) <= 8
+    locked = [a for a in s._d if s.locked(a, now)]
+    if len(s._d) == 8 and len(locked) < 8:
+        # a flood of fresh addresses evicts an unlocked entry first, never a locked one
+        s.fail("10.9.9.9", now)
+        assert all(s.locked(a, now) for a in locked)
+
+
+def test_station_locks_after_threshold_and_clears_on_success():
+    s = lockout.Stations()
+    for _ in range(lockout.STATION_THRESHOLD - 1):
+        s.fail("a", 100)
+    assert s.locked("a", 100) == 0
+    s.fail("a", 100)
+    assert s.locked("a", 100) == lockout.BASE
+    assert s.locked("a", 100 + lockout.BASE) == 0
+    s.fail("a", 200)
+    assert s.locked("a", 200) == 2 * lockout.BASE  # the count goes on after the lock ends
+    s.ok("a")
+    assert s.locked("a", 200) == 0
