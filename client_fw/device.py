@@ -1,6 +1,7 @@
 # The client's boot flow and application interface: check with the box when due, bounded retries
 # with back-off and jitter, never a reboot loop; load_config() hands the stored config over.
 import os
+import sys
 import time
 
 from client_fw import provision as p
@@ -54,3 +55,15 @@ class Device:
             nvs.set_i32("checked", t)
             nvs.commit()
         return status
+
+
+def release():
+    """Forget the provisioning code so the application gets its RAM back.
+
+    Drops every ``client_fw`` and ``shared`` module from ``sys.modules``; the caller drops its
+    own references (its Device, imported names), then the firmware's main collects. The config
+    dict from ``load_config()`` stays valid. Importing ``client_fw.device`` again later (for a
+    check the application asks for) loads the code afresh.
+    """
+    for name in [n for n in sys.modules if n.split(".")[0] in ("client_fw", "shared")]:
+        del sys.modules[name]

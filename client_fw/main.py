@@ -1,16 +1,14 @@
 # Client entry point: check with the box when due, free the provisioning RAM, start the app.
 import gc
 
-from client_fw.device import Device
+from client_fw.device import Device, release
 from shared.board import Board
 
 device = Device(Board())
 print("cfgbox:", device.check())
 config = device.load_config()
-from client_fw import provision  # noqa: E402
-
-provision.release()
-del device, provision
+release()
+del device, Device, Board, release
 gc.collect()
 try:
     import app

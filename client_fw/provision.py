@@ -4,7 +4,6 @@ import binascii
 import gc
 import json
 import os
-import sys
 import time
 
 from client_fw.http import post_json
@@ -203,9 +202,3 @@ def provision(board, now=None, last_error=None):
         sta.disconnect()  # frees the AP slot at once
         sta.active(False)
 
-
-def release():
-    """Drop the provisioning modules from sys.modules so the application gets the RAM back."""
-    for name in ("client_fw.provision", "client_fw.http", "shared.otp", "shared.protocol",
-                 "shared.hkdf", "shared.base32"):
-        sys.modules.pop(name, None)

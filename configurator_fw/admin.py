@@ -44,12 +44,16 @@ def set_overrides(dev, text, board=None):
     _store(board).set_overrides(dev, json.loads(text))
 
 
-def devices(board=None):
+def device_rows(board=None):
+    """Each enrolled device's state, one dict at a time (200 at once would not fit the heap)."""
     s = _store(board)
-    out = []
     for dev in s.device_ids():
         r = s.device(dev)
-        out.append({"dev": dev, "state": r["state"], "ver": s.version(dev), "ack": r["ack"],
-                    "seen": r["seen"], "fails": r["fails"], "st": r["st"]})
-    print(json.dumps(out))
-    return out
+        yield {"dev": dev, "state": r["state"], "ver": s.version(dev), "ack": r["ack"],
+               "seen": r["seen"], "fails": r["fails"], "st": r["st"]}
+
+
+def devices(board=None):
+    """Print one JSON line per enrolled device."""
+    for row in device_rows(board):
+        print(json.dumps(row))

@@ -50,7 +50,8 @@ class Fleet:
 
     def devices(self):
         out = self.boxrun("from configurator_fw import admin\nadmin.devices()")
-        return {d["dev"]: d for d in json.loads(out)}
+        rows = [json.loads(line) for line in out.splitlines()]
+        return {d["dev"]: d for d in rows}
 
     def start_box(self):
         fs = self.dir / "fs" / "box"

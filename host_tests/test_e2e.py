@@ -193,3 +193,46 @@ def test_eleventh_station_refused_until_one_leaves(fleet):
     finally:
         for p in holders[1:]:
             p.communicate("x", timeout=10)
+
+
+def test_two_hundred_devices_fit_the_box_heap(fleet):
+    fleet.boxrun("from configurator_fw.store import Store\n"
+                 "from configurator_fw.vault import Vault\nfrom shared.board import Board\n"
+                 "import gc\nb = Board()\n"
+                 "s = Store(b, Vault.from_nvs(b))\n"
+                 "for i in range(199):\n    s.enroll('filler-%03d' % i)\n    gc.collect()\n"
+                 "s.set_overrides('filler-000', {'name': 'first'})")
+    fleet.enroll("sensor-200")
+    fleet.set_overrides("sensor-200", {"name": "last"})
+    fleet.set_defaults(CFG)  # checks the change against every device's overrides
+    fleet.start_box()
+    assert fleet.check("sensor-200") == ("ok", dict(CFG, name="last"))
+    listed = fleet.devices()  # the operator's listing of all 200, within the same heap
+    assert len(listed) == 200 and listed["sensor-200"]["state"] == "provisioned"
+    assert listed["filler-000"]["ver"] == listed["sensor-200"]["ver"]  # the defaults moved both
+
+
+def test_release_gives_the_provisioning_ram_back(fleet):
+    fleet.enroll("sensor-11")
+    fleet.start_box()
+    out = fleet.devrun("sensor-11", "\n".join([
+        "import gc, sys",
+        "import network, machine, esp32  # built into a board's firmware: not ours to count",
+        "gc.collect(); before = gc.mem_free()",
+        "from client_fw.device import Device, release",
+        "from shared.board import Board",
+        "d = Device(Board(), sleep_ms=lambda ms: None)",
+        "status = d.check(force=True)",
+        "config = d.load_config()",
+        "gc.collect(); loaded = gc.mem_free()",
+        "release()",
+        "del d, Device, Board, release",
+        "gc.collect(); after = gc.mem_free()",
+        "left = [m for m in sys.modules if m.split('.')[0] in ('client_fw', 'shared')]",
+        "print(status, before, loaded, after, len(left), config['ntp'])"]))
+    status, before, loaded, after, left, ntp = out.split()
+    before, loaded, after = int(before), int(loaded), int(after)
+    assert (status, left, ntp) == ("ok", "0", CFG["ntp"])
+    used = before - loaded
+    # what stays is the config dict and interned names, which MicroPython never frees
+    assert after - loaded >= 0.6 * used, (before, loaded, after)
