@@ -1,5 +1,6 @@
 # Test harness: the box's pure parts under CPython (store on a temp dir, device API) and a small
 # CPython device speaking docs/PROTOCOL.md to it. Not firmware: never copied to a board.
+import base64
 import hashlib
 import os
 from pathlib import Path
@@ -82,8 +83,6 @@ class HostDevice:
         s, out, _ = self.post(CONFIG, {"v": 1, "sid": self.sid.hex(), "have": have,
                                        "m": m.hex()}, now)
         if s == 200 and "cfg" in out:
-            import base64
-
             box = base64.b64decode(out["cfg"])
             aad = protocol.tr("cfgbox/1 cfg", self.sid, self.dev, out["ver"])
             out["plain"] = bytes(SealKey(self.sk).open(box, aad))
