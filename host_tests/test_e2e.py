@@ -115,6 +115,10 @@ def test_tampered_and_copied_config_files(fleet):
     out = fleet.devrun("sensor-6", "from client_fw.device import Device\n"
                        "from shared.board import Board\nprint(Device(Board()).load_config())")
     assert out.strip() == "None"  # rejected, not garbage
+    f.write_bytes(good[:-16])  # truncated by one block, as a torn copy would be
+    out = fleet.devrun("sensor-6", "from client_fw.device import Device\n"
+                       "from shared.board import Board\nprint(Device(Board()).load_config())")
+    assert out.strip() == "None"
     fleet.stop_box()
     f.write_bytes(good)
     # copied to another device (other unique_id and key): it does not open there

@@ -1,0 +1,103 @@
+# A neighbour in the middle: the device's traffic passes through a proxy on the emulated AP that
+# alters the box's config answer. The device must refuse every alteration, report "tampered
+# payload", and keep its stored config byte for byte. Firmware under MicroPython, as in test_e2e.
+import base64
+import http.client
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from fleet import Fleet, free_port
+
+OLD = {"mqtt": {"host": "old.example.net"}, "ntp": "pool.ntp.org"}
+NEW = {"mqtt": {"host": "new.example.net"}, "ntp": "pool.ntp.org"}
+
+
+def _flip(out, have):
+    box = bytearray(base64.b64decode(out["cfg"]))
+    box[len(box) // 2] ^= 0x01
+    out["cfg"] = base64.b64encode(box).decode()
+
+
+def _truncate(out, have):
+    out["cfg"] = base64.b64encode(base64.b64decode(out["cfg"])[:-16]).decode()
+
+
+def _bad_base64(out, have):
+    out["cfg"] = out["cfg"][:-3]
+
+
+def _other_version(out, have):
+    out["ver"] += 1  # the seal binds the version: it no longer opens
+
+
+def _hide_the_update(out, have):
+    out.clear()  # claim "unchanged" without the session key's MAC
+    out.update({"v": 1, "ver": have, "unchanged": True, "m": "00" * 32})
+
+
+class Proxy:
+    def __init__(self, box_port, alter):
+        self.hits = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                c = http.client.HTTPConnection("127.0.4.1", box_port, timeout=10)
+                c.request("POST", self.path, body, {"Content-Type": "application/json"})
+                r = c.getresponse()
+                data = r.read()
+                if self.path == "/api/v1/config" and r.status == 200:
+                    out = json.loads(data)
+                    alter(out, json.loads(body)["have"])
+                    data = json.dumps(out).encode()
+                    proxy.hits += 1
+                self.send_response(r.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.4.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("alter", [_flip, _truncate, _bad_base64, _other_version,
+                                   _hide_the_update])
+def test_altered_config_answer_is_refused_and_old_config_kept(tmp_path, alter):
+    fleet = Fleet(tmp_path)
+    fleet.set_defaults(OLD)
+    boot = fleet.enroll("sensor-m")
+    fleet.start_box()
+    proxy = Proxy(fleet.port, alter)
+    try:
+        assert fleet.check("sensor-m") == ("ok", OLD)
+        stored = fleet.stored_file("sensor-m").read_bytes()
+        fleet.set_defaults(NEW)
+        # from now on the device reaches the box only through the proxy
+        boot = dict(boot, port=proxy.port)
+        fleet.devrun("sensor-m", "from client_fw.provision import write_bootstrap\n"
+                     "from shared.board import Board\nimport json\n"
+                     f"write_bootstrap(Board(), json.loads({json.dumps(boot)!r}))")
+        assert fleet.check("sensor-m") == ("tampered payload", OLD)
+        assert proxy.hits == 1
+        assert fleet.stored_file("sensor-m").read_bytes() == stored
+        d = fleet.devices()["sensor-m"]
+        assert d["ack"] < d["ver"]  # the box saw no acknowledgement of the new version
+    finally:
+        proxy.close()
+        fleet.stop_box()
