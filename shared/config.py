@@ -35,6 +35,10 @@ def _section(where, obj, fields):
             _fail(where + "." + k, "expected " + kind.__name__)
 
 
+def _is_hex(s):
+    return all(c in "0123456789abcdefABCDEF" for c in s)
+
+
 def _wifi(nets):
     if not isinstance(nets, list) or not 1 <= len(nets) <= 8:
         _fail("wifi", "expected a list of 1 to 8 networks")
@@ -44,8 +48,9 @@ def _wifi(nets):
         if not 1 <= len(net.get("ssid", "").encode()) <= 32:
             _fail(where + ".ssid", "1 to 32 bytes")
         pw = net.get("password", "")
-        if pw and not 8 <= len(pw) <= 63:
-            _fail(where + ".password", "empty (open network) or 8 to 63 characters (WPA2)")
+        if pw and not 8 <= len(pw) <= 63 and not (len(pw) == 64 and _is_hex(pw)):
+            _fail(where + ".password",
+                  "empty (open network), 8 to 63 characters or 64 hex digits (WPA2)")
 
 
 def check(cfg):

@@ -20,6 +20,7 @@ BAD = [
     ({"wifi": {"ssid": "x"}}, "wifi: expected a list of 1 to 8 networks"),
     ({"wifi": [{"ssid": "x", "pasword": "12345678"}]}, "wifi[0]: unknown key 'pasword'"),
     ({"wifi": [{"ssid": "x", "password": "short"}]}, "wifi[0].password: empty (open network)"),
+    ({"wifi": [{"ssid": "x", "password": "g" * 64}]}, "wifi[0].password: empty (open network)"),
     ({"wifi": [{"ssid": "x" * 33}]}, "wifi[0].ssid: 1 to 32 bytes"),
     ({"wifi": [{"password": "12345678"}]}, "wifi[0].ssid: 1 to 32 bytes"),
     ({"mqtt": {"port": 1883}}, "mqtt.host: required when mqtt is set"),
@@ -38,6 +39,7 @@ class TestConfigCheck(unittest.TestCase):
     def test_good_config_passes(self):
         check(GOOD)
         check({})
+        check({"wifi": [{"ssid": "raw-psk", "password": "0123456789abcdef" * 4}]})
 
     def test_bad_configs_say_where_and_what(self):
         for cfg, want in BAD:
