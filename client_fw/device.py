@@ -19,13 +19,17 @@ class Device:
         self.sleep_ms = sleep_ms
         self.last = None  # status of the last attempt
 
-    def load_config(self):
-        """The stored config (dict), or None when there is none or it does not open."""
+    def _stored(self):
+        """(version, config dict) as stored; (0, None) when there is none or it does not open."""
         try:
             boot = p.read_bootstrap(self.b)
-            return Storage(self.b, boot["dev"], boot["dk"]).load()[1]
+            return Storage(self.b, boot["dev"], boot["dk"]).load()
         except (p.Failure, SealError, ValueError):
-            return None
+            return 0, None
+
+    def load_config(self):
+        """The stored config (dict), or None when there is none or it does not open."""
+        return self._stored()[1]
 
     def _due(self, now):
         try:
@@ -36,13 +40,15 @@ class Device:
 
     def check(self, force=False, attempts=4, base_ms=1000, now=None):
         """Check with the box if forced, due, or no valid config is stored; returns a status."""
-        have = self.load_config() is not None
+        have, cfg = self._stored()  # opened once per check, then dropped before the exchange
+        valid = cfg is not None
+        del cfg
         t = self.b.unix_now()
-        if have and not force and not self._due(t):
+        if valid and not force and not self._due(t):
             return p.UNCHANGED
         status = None
         for i in range(attempts):
-            status, retry = p.provision(self.b, now, self.last)
+            status, retry = p.provision(self.b, have, now, self.last)
             self.last = None if status in (p.OK, p.UNCHANGED) else status
             if status not in RETRY or i == attempts - 1:
                 break

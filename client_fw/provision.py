@@ -168,14 +168,16 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
     return result, ver
 
 
-def provision(board, now=None, last_error=None):
-    """One provisioning attempt: (status, retry_after or None). Always leaves the AP."""
+def provision(board, have, now=None, last_error=None):
+    """One provisioning attempt: (status, retry_after or None). Always leaves the AP.
+
+    ``have`` is the version of the config stored now (0 for none or one that does not open).
+    """
     try:
         boot = read_bootstrap(board)
     except Failure as f:
         return f.status, None
     storage = Storage(board, boot["dev"], boot["dk"])
-    have = storage.version()
     sta = board.wlan("sta")
     try:
         ip, _, gw, _ = _join(sta, boot["ssid"], boot["psk"])

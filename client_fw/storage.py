@@ -29,14 +29,7 @@ class Storage:
         del raw
         return ver, json.loads(pt)
 
-    def version(self):
-        """The stored version, 0 if none or unreadable."""
-        try:
-            return self.load()[0]
-        except (SealError, ValueError):
-            return 0
-
     def save(self, ver, cfg_json):
         """Seal and write atomically; the old file stays whole until the rename."""
         box = self._k.seal(cfg_json, self._aad(ver))
-        self.b.write_atomic(FILE, ver.to_bytes(4, "big") + box)
+        self.b.write_atomic(FILE, ver.to_bytes(4, "big"), box)  # two parts: no 16 KB copy

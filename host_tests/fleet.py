@@ -36,10 +36,14 @@ class Fleet:
     def enroll(self, dev):
         out = self.boxrun(f"from configurator_fw import admin\nadmin.enroll({dev!r})")
         boot = json.loads(out.splitlines()[0])
+        self.write_bootstrap(dev, boot)
+        return boot
+
+    def write_bootstrap(self, dev, boot):
+        """Commission ``dev``: its bootstrap secrets (as enroll printed them) into its NVS."""
         self.devrun(dev, "from client_fw.provision import write_bootstrap\n"
                     "from shared.board import Board\nimport json\n"
                     f"write_bootstrap(Board(), json.loads({json.dumps(boot)!r}))")
-        return boot
 
     def set_defaults(self, cfg):
         self.boxrun(f"from configurator_fw import admin\nadmin.set_defaults({json.dumps(cfg)!r})")

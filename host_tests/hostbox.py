@@ -13,7 +13,7 @@ from shared.board import Board
 from shared.sealedbox import SealKey
 
 HELLO, AUTH, CONFIG, ACK = protocol.HELLO, protocol.AUTH, protocol.CONFIG, protocol.ACK
-T0 = 1795219200  # a fixed "now" (2026-11-19) on a TOTP step boundary
+T0 = 1795219200  # a fixed "now" (2026-11-21 00:00 UTC) on a TOTP step boundary
 
 
 class FsBoard(Board):

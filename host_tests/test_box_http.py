@@ -74,7 +74,7 @@ h.post_json = rec
 import client_fw.provision as p
 p.post_json = rec
 from shared.board import Board
-print(p.provision(Board()))
+print(p.provision(Board(), 0))
 log.close()
 """)
     lines = (box.dir / "fs" / "sensor-1" / "replay.jsonl").read_text().splitlines()

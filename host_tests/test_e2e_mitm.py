@@ -89,10 +89,7 @@ def test_altered_config_answer_is_refused_and_old_config_kept(tmp_path, alter):
         stored = fleet.stored_file("sensor-m").read_bytes()
         fleet.set_defaults(NEW)
         # from now on the device reaches the box only through the proxy
-        boot = dict(boot, port=proxy.port)
-        fleet.devrun("sensor-m", "from client_fw.provision import write_bootstrap\n"
-                     "from shared.board import Board\nimport json\n"
-                     f"write_bootstrap(Board(), json.loads({json.dumps(boot)!r}))")
+        fleet.write_bootstrap("sensor-m", dict(boot, port=proxy.port))
         assert fleet.check("sensor-m") == ("tampered payload", OLD)
         assert proxy.hits == 1
         assert fleet.stored_file("sensor-m").read_bytes() == stored

@@ -37,7 +37,7 @@ def one(i):
     clock[0] += 30  # a new TOTP step each time
     if i % 2:
         store.set_overrides('leak-1', {'name': 'n%d' % i})
-    return provision.exchange(boot, storage, storage.version(), '127.0.4.1', '127.0.4.2',
+    return provision.exchange(boot, storage, storage.load()[0], '127.0.4.1', '127.0.4.2',
                               clock[0], lambda v: {'ver': v}, lambda s: None)[0]
 
 seen = {'ok': 0, 'unchanged': 0}  # a fixed-size tally: a growing list would be a leak itself

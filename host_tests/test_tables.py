@@ -88,19 +88,26 @@ def test_device_lock_schedule():
     assert waits == [0, 0, 0, 0, 30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
 
 
-@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 5)), max_size=200))
-def test_stations_bounded_and_locked_ones_kept_over_unlocked(events):
+# bursts of failures from one address (so some reach the lock) among many addresses
+bursts = st.lists(st.tuples(st.integers(0, 40), st.integers(1, 12), st.integers(0, 20)),
+                  max_size=40)
+
+
+@given(bursts, st.integers(1, 30))
+def test_stations_bounded_and_a_flood_never_frees_a_locked_one(events, flood):
     s = lockout.Stations(cap=8)
     now = 0
-    for addr, dt in events:
+    for addr, n, dt in events:
         now += dt
-        s.fail("10.0.0.%d" % addr, now)
-        assert len(s._d) <= 8
+        for _ in range(n):
+            s.fail("10.0.0.%d" % addr, now)
+            assert len(s._d) <= 8
     locked = [a for a in s._d if s.locked(a, now)]
-    if len(s._d) == 8 and len(locked) < 8:
-        # a flood of fresh addresses evicts an unlocked entry first, never a locked one
-        s.fail("10.9.9.9", now)
-        assert all(s.locked(a, now) for a in locked)
+    for i in range(flood):  # fresh addresses, one failure each
+        s.fail("10.9.9.%d" % i, now)
+        assert len(s._d) <= 8
+    if len(locked) < 8:  # an unlocked entry was there to evict first
+        assert all(s.locked(a, now) for a in locked), locked
 
 
 def test_station_locks_after_threshold_and_clears_on_success():
