@@ -26,10 +26,19 @@ CFG_TOP    := $(patsubst configurator_fw/%,$(BUILD)/configurator/%,$(wildcard co
 CLI_TOP    := $(patsubst client_fw/%,$(BUILD)/client/%,$(wildcard client_fw/boot.py client_fw/main.py))
 
 .SECONDARY:
-.PHONY: all setup venv micropython build test check bench clean
+.PHONY: all setup multilib venv micropython build test check bench clean
 all: build
 
-setup: venv micropython
+setup: multilib venv micropython
+
+# The test interpreter is 32-bit, as the ESP32: gcc needs Debian's gcc-multilib for that.
+multilib:
+	$(Q)echo 'int main(void){return 0;}' | gcc -m32 -x c - -o /dev/null 2>/dev/null || { \
+	    echo "installing gcc-multilib (32-bit builds)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	        gcc-multilib >/dev/null || { apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	        gcc-multilib >/dev/null; }; }
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): requirements.txt
@@ -37,7 +46,7 @@ $(VENV_STAMP): requirements.txt
 	$(Q)$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(Q)touch $@
 
-micropython:
+micropython: multilib
 	$(Q)bash tools/micropython/build.sh $(BUILD)/micropython
 
 build: $(CFG_MPY) $(CLI_MPY) $(CFG_TOP) $(CLI_TOP)

@@ -75,20 +75,29 @@ def write_bootstrap(board, boot):
     nvs.commit()
 
 
-def _join(sta, ssid, psk, timeout_ms=10000):
+_NO_AP = (201, 210, 211, 212)  # no AP found (at all, or within the RSSI/authmode thresholds)
+_WRONG_PASSWORD = 202  # the port's reading of an auth failure (also reason 205)
+
+
+def _join(sta, ssid, psk, timeout_ms=10000, settle_ms=4000):
+    """Join the box's AP; returns ifconfig(). The port's status() keeps the last failure's reason
+    until an IP is got (connect() does not clear it), so a reason that was already there before
+    this connect() is believed only once it has stood for ``settle_ms``. A full AP refuses the
+    station with a reason the port reads as 1001 (still connecting), like a slow join: an AP seen
+    in the scan that never takes us within ``timeout_ms`` is reported as full."""
     sta.active(True)
     if not any(n[0] == ssid.encode() for n in sta.scan()):
         raise Failure(NO_BOX)
+    stale = sta.status()
     sta.connect(ssid, psk)
     t0 = time.ticks_ms()
     while not sta.isconnected():
         st = sta.status()
-        if st == 202:  # STAT_WRONG_PASSWORD
-            raise Failure(WRONG_PSK)
-        if st in (201, 203, 200, 204):  # no AP, assoc fail (full), beacon/handshake timeout
-            raise Failure(AP_FULL if st == 203 else NO_BOX)
-        if time.ticks_diff(time.ticks_ms(), t0) > timeout_ms:
-            raise Failure(NO_BOX)
+        waited = time.ticks_diff(time.ticks_ms(), t0)
+        if (st in _NO_AP or st == _WRONG_PASSWORD) and (st != stale or waited >= settle_ms):
+            raise Failure(WRONG_PSK if st == _WRONG_PASSWORD else NO_BOX)
+        if waited > timeout_ms:
+            raise Failure(AP_FULL)
         time.sleep_ms(100)
     return sta.ifconfig()
 

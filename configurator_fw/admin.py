@@ -1,6 +1,7 @@
 # Operator functions on the box, for `mpremote exec` until the admin web page arrives.
 import json
 
+from configurator_fw import timekeeper
 from configurator_fw.store import Store
 from configurator_fw.vault import Vault
 from shared import otpauth
@@ -19,6 +20,20 @@ def setup(box_id, ssid, psk, max_clients=10, port=80, board=None):
         raise RuntimeError("box already initialised")
     s.init(box_id, ssid, psk, max_clients, port)
     print("box %s ready: AP %s" % (box_id, ssid))
+
+
+def set_time(unix, board=None):
+    """Set the box's clock to ``unix`` seconds, UTC, e.g. ``admin.set_time($(date -u +%s))``.
+
+    The box trusts its clock only after this (or a valid DS3231) since its last power-on; the
+    time survives a reset (`mpremote reset`), not a power cut. `mpremote rtc --set` is no
+    substitute: it sets the board to the PC's local time and leaves the box untrusting.
+    """
+    board = board or Board()
+    s = _store(board)
+    print(timekeeper.set_time(board, unix, s.meta["floor"] if s.ready else 0))
+    if s.ready:
+        s.raise_floor(unix, force=True)
 
 
 def enroll(dev, host=None, port=None, board=None):

@@ -28,12 +28,8 @@ def _depth(obj, d=1):
 
 
 def station_of(request):
-    """The client's IP as text: a tuple on the ESP32, a raw sockaddr on the unix port."""
+    """The client's IP as text (the ESP32's socket gives (ip, port) tuples)."""
     addr = request.client_addr
-    if isinstance(addr, (bytes, bytearray)):
-        import socket
-
-        addr = socket.sockaddr(addr)[1]
     return addr[0] if isinstance(addr, tuple) else str(addr)
 
 

@@ -1,11 +1,10 @@
 # The box's boot: store, vault, access point, then the web server (hardware through the seam).
+from configurator_fw import timekeeper
 from configurator_fw.api import DeviceApi
 from configurator_fw.app import make_app
 from configurator_fw.store import Store
 from configurator_fw.vault import Vault
 from shared.board import Board
-
-EARLIEST = 1735689600  # 2025-01-01: a clock before this was never set (PROTOCOL.md s.4)
 
 
 def start(board):
@@ -17,10 +16,9 @@ def start(board):
     ap = board.wlan("ap")
     ap.config(ssid=m["ssid"], key=store.psk(), authmode=3, max_clients=m["max_clients"])
     ap.active(True)
-    now = board.unix_now()
-    if now < m["floor"]:
-        board.set_unix_time(m["floor"])  # never run backwards across power cycles
-    api = DeviceApi(store, clock_ok=board.unix_now() >= EARLIEST)
+    trusted, why = timekeeper.at_boot(board, m["floor"])
+    print("cfgbox: clock", why if trusted else why + "; until then every auth answers 503 clock")
+    api = DeviceApi(store, clock_ok=trusted)
     return store, api, ap.ifconfig()[0]
 
 

@@ -16,6 +16,7 @@ from shared import config, protocol
 
 _DIR = "store"
 MAX_DEVICES = 500
+_FLOOR_EVERY = 600  # seconds between writes of the time floor (PROTOCOL.md s.4)
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 
@@ -79,8 +80,8 @@ class Store:
         """First-time set-up of the box: identity, AP settings, fresh fleet master key."""
         if not 8 <= len(psk) <= 63:
             raise StoreError("the AP passphrase must be 8 to 63 characters")
-        if not 1 <= max_clients <= 15:
-            raise StoreError("max_clients must be 1 to 15")
+        if not 1 <= max_clients <= 10:
+            raise StoreError("max_clients must be 1 to 10 (the softAP's limit)")
         for d in (_DIR, _DIR + "/d", _DIR + "/o"):
             try:
                 os.mkdir(self.b.path(d))
@@ -104,8 +105,10 @@ class Store:
         self._save_meta()
         return self.meta["rev"]
 
-    def raise_floor(self, now):
-        if now > self.meta["floor"]:
+    def raise_floor(self, now, force=False):
+        """Persist ``now`` as the time floor when it is 10 minutes past the stored one (or
+        ``force``): one write per 10 minutes at most, never one per exchange."""
+        if now > self.meta["floor"] and (force or now - self.meta["floor"] >= _FLOOR_EVERY):
             self.meta["floor"] = now
             self._save_meta()
 

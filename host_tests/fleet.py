@@ -1,5 +1,5 @@
-# Test harness: a box and emulated devices as separate MicroPython processes on the emulated AP,
-# running the .mpy bundles of `make build`.
+# Test harness: a box and client devices as emulated boards (separate 32-bit MicroPython processes
+# with their own flash, NVS and clock) on the emulated AP, running the bundles of `make build`.
 import json
 import socket
 import subprocess
@@ -21,17 +21,35 @@ def free_port():
 
 
 class Fleet:
-    def __init__(self, tmp_path, max_clients=10):
+    """One box and its devices. Operator calls (boxrun) run as `mpremote exec` does on a real
+    box: the server stops, the call runs, the box restarts by a software reset, so the clock and
+    whatever was set survive but the server's RAM (nonces, sessions) does not."""
+
+    def __init__(self, tmp_path, max_clients=10, set_time=True):
         self.dir = tmp_path
+        self.world = upy.World(tmp_path)
         self.port = free_port()
         self.box_proc = None
         self.boxrun(f"from configurator_fw import admin\n"
                     f"admin.setup({BOX_ID!r}, {SSID!r}, {PSK!r}, {max_clients}, {self.port})")
+        if set_time:
+            self.set_time()
 
+    # -- the operator's side
     def boxrun(self, script, heap=upy.ESP32_HEAP):
-        r = upy.device_run(script, self.dir, "box", root=upy.BUNDLES["configurator"], heap=heap)
+        running = self.box_proc is not None
+        if running:
+            self.stop_box()
+        r = upy.device_run(script, self.dir, "box", bundle="configurator", heap=heap)
+        if running:
+            self.start_box()
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
+
+    def set_time(self, unix=None):
+        """The operator sets the box's clock (UTC), as the README says."""
+        return self.boxrun("from configurator_fw import admin\n"
+                           f"admin.set_time({unix or self.world.now()})")
 
     def enroll(self, dev):
         out = self.boxrun(f"from configurator_fw import admin\nadmin.enroll({dev!r})")
@@ -57,24 +75,27 @@ class Fleet:
         rows = [json.loads(line) for line in out.splitlines()]
         return {d["dev"]: d for d in rows}
 
-    def start_box(self):
-        fs = self.dir / "fs" / "box"
-        env = dict(upy.os.environ, EMU_DIR=str(self.dir), EMU_DEVICE="box",
-                   MICROPYPATH=f"{upy.EMU}:{upy.BUNDLES['configurator']}:.frozen")
-        self.box_log = open(self.dir / "box.log", "w")
+    # -- the box serving
+    def start_box(self, cold=False, heap=upy.ESP32_HEAP):
+        """Boot the box and run its main.py; ``cold`` is a power-on (the clock starts at 2000)."""
+        self.box_log = open(self.dir / "box.log", "a")
         self.box_proc = subprocess.Popen(
-            [str(upy.MICROPYTHON), "-X", "heapsize=" + upy.ESP32_HEAP,
-             str(upy.BUNDLES["configurator"] / "main.py")],
-            cwd=fs, env=env, stdout=self.box_log, stderr=subprocess.STDOUT)
-        for _ in range(200):
+            upy.board_cmd("emu_boot.run_main()", heap), cwd=upy.device_dir(self.dir, "box"),
+            env=upy.board_env(self.dir, "box", cold), stdout=self.box_log,
+            stderr=subprocess.STDOUT)
+        for _ in range(400):
             try:
                 socket.create_connection(("127.0.4.1", self.port), 0.2).close()
                 return
             except OSError:
                 if self.box_proc.poll() is not None:
                     break
-                time.sleep(0.05)
-        raise RuntimeError("box did not start: " + (self.dir / "box.log").read_text())
+                time.sleep(0.025)  # host time, only to wait for the process to listen
+        self.stop_box()
+        raise RuntimeError("box did not start: " + self.box_log_text())
+
+    def box_log_text(self):
+        return (self.dir / "box.log").read_text()
 
     def stop_box(self):
         if self.box_proc:
@@ -83,21 +104,26 @@ class Fleet:
             self.box_log.close()
             self.box_proc = None
 
+    # -- devices
     def devrun(self, dev, script, heap=upy.ESP32_HEAP, timeout=60):
-        r = upy.device_run(script, self.dir, dev, root=upy.BUNDLES["client"], heap=heap,
-                           timeout=timeout)
+        r = upy.device_run(script, self.dir, dev, bundle="client", heap=heap, timeout=timeout)
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
-    def check(self, dev, force=True, now=None, attempts=1):
+    def check(self, dev, force=True, now=None, attempts=1, heap=upy.ESP32_HEAP):
         """Run one check on ``dev``: returns (status, stored config or None)."""
         out = self.devrun(dev, "from client_fw.device import Device\n"
                           "from shared.board import Board\nimport json\n"
                           "d = Device(Board(), sleep_ms=lambda ms: None)\n"
                           f"s = d.check(force={force}, attempts={attempts}, now={now!r})\n"
-                          "print('STATUS', s)\nprint('CONFIG', json.dumps(d.load_config()))")
+                          "print('STATUS', s)\nprint('CONFIG', json.dumps(d.load_config()))",
+                          heap=heap)
         lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
         return lines["STATUS"], json.loads(lines["CONFIG"])
 
-    def stored_file(self, dev):
-        return self.dir / "fs" / dev / "config.bin"
+    def fs(self, dev):
+        """``dev``'s flash, seen from the host (while it is not running)."""
+        return upy.DeviceFS(self.dir, dev)
+
+    def stored(self, dev):
+        return self.fs(dev).read("config.bin")

@@ -1,14 +1,23 @@
-# Test harness: runs code under the built MicroPython unix port (the ESP32-like variant).
+# Test harness: runs code under the built 32-bit MicroPython unix port (the ESP32-like variant with
+# the board emulation frozen in), as an emulated board: its own flash (LittleFS image), NVS, clock.
 import os
+import shutil
 import subprocess
+from functools import lru_cache
 from pathlib import Path
+
+from littlefs import LittleFS, UserContext
 
 REPO = Path(__file__).resolve().parent.parent
 MICROPYTHON = REPO / "build" / "micropython" / "bin" / "micropython"
 BUNDLES = {"configurator": REPO / "build" / "configurator", "client": REPO / "build" / "client"}
+IMAGES = REPO / "build" / "images"
 UPY = REPO / "host_tests" / "upy"
-EMU = REPO / "host_tests" / "emu"
-ESP32_HEAP = "110wK"  # ~110 KB of heap on the ESP32; "w" scales by word size on a 64-bit host
+ESP32_HEAP = 110 * 1024  # bytes of heap on a generic ESP32 (32-bit words, as the interpreter)
+CLIENT_HEAP = 32 * 1024  # what a client may take, leaving the rest to the application's TLS
+WORLD_START = 1795219200  # the emulated world's Unix time when a test starts: 2026-11-21 00:00 UTC
+BLOCK, BLOCKS = 4096, 512  # the ESP32's 2 MiB "vfs" partition (host_tests/emu/emu_flash.py)
+CUT_EXIT = 99  # a board whose power was cut by EMU_CUT_AT
 
 
 def require_built():
@@ -18,22 +27,195 @@ def require_built():
 
 
 def run(args, path, cwd=None, env=None, heap=None, timeout=120):
-    """Run micropython with MICROPYPATH=path (a list); returns the CompletedProcess."""
+    """Run micropython with MICROPYPATH=path (a list); returns the CompletedProcess. For code that
+    needs no board (the crypto vectors); heap in bytes."""
     require_built()
     e = dict(os.environ)
     e["MICROPYPATH"] = ":".join(str(p) for p in path) + ":.frozen"
     e.update(env or {})
-    cmd = [str(MICROPYTHON)] + (["-X", "heapsize=" + heap] if heap else []) + list(args)
+    cmd = [str(MICROPYTHON)] + (["-X", "heapsize=%d" % heap] if heap else []) + list(args)
     return subprocess.run(cmd, cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout)
 
 
-def device_run(script, emu_dir, device, root=None, heap=None, timeout=60, cwd=None):
-    """Run ``script`` (source text) under MicroPython as emulated device ``device``.
+# -- the emulated world's clock (host_tests/emu/emu_clock.py reads the same file)
+class World:
+    """The clock every emulated board of one test shares; only the test (and boards that sleep)
+    move it. Never the host's wall clock."""
 
-    The emulations and ``root`` (default: the repository's sources) are on the path; the
-    device's filesystem root is its own directory under ``emu_dir``.
-    """
-    fs = Path(emu_dir) / "fs" / device
-    fs.mkdir(parents=True, exist_ok=True)
-    return run(["-c", script], [EMU, root or REPO], cwd=cwd or fs, heap=heap, timeout=timeout,
-               env={"EMU_DIR": str(emu_dir), "EMU_DEVICE": device})
+    def __init__(self, emu_dir, start=WORLD_START):
+        self.file = Path(emu_dir) / "clock"
+        if not self.file.exists():
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self._write(start, 0)
+
+    def _read(self):
+        origin, ms = self.file.read_bytes().split()
+        return int(origin), int(ms)
+
+    def _write(self, origin, ms):
+        # in place, fixed width: the boards keep the file open
+        mode = "r+b" if self.file.exists() else "wb"
+        with open(self.file, mode) as f:
+            f.write(b"%015d %015d\n" % (origin, ms))
+
+    def now(self):
+        """The world's Unix time in whole seconds."""
+        origin, ms = self._read()
+        return origin + ms // 1000
+
+    def advance(self, seconds):
+        origin, ms = self._read()
+        ms += int(seconds * 1000)
+        assert ms < 1 << 30, "the emulated world runs at most 12 days"
+        self._write(origin, ms)
+
+
+# -- flash images
+def _fs(data):
+    ctx = UserContext(len(data))
+    ctx.buffer = data
+    # MicroPython's VfsLfs2 defaults (extmod/vfs_lfsx.c): read/prog 32, lookahead 32, cache 128
+    return LittleFS(context=ctx, block_size=BLOCK, block_count=BLOCKS, read_size=32,
+                    prog_size=32, lookahead_size=32, cache_size=128, block_cycles=100,
+                    mount=False)
+
+
+def _bundle_files(root):
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+@lru_cache(maxsize=None)
+def golden_image(bundle):
+    """A 2 MiB LittleFS image holding ``bundle``, as `mpremote cp -r build/BUNDLE/. :` leaves a
+    freshly flashed board; made once per test session."""
+    require_built()
+    root = BUNDLES[bundle]
+    data = bytearray(b"\xff" * BLOCK * BLOCKS)
+    fs = _fs(data)
+    fs.format()
+    fs.mount()
+    for p in _bundle_files(root):
+        rel = p.relative_to(root).as_posix()
+        if "/" in rel:
+            fs.makedirs(rel.rsplit("/", 1)[0], exist_ok=True)
+        with fs.open(rel, "wb") as f:
+            f.write(p.read_bytes())
+    fs.unmount()
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    out = IMAGES / (bundle + ".img")
+    out.write_bytes(ctx_bytes(fs))
+    return out
+
+
+def ctx_bytes(fs):
+    return bytes(fs.context.buffer)
+
+
+def device_dir(emu_dir, device):
+    return Path(emu_dir) / "dev" / device
+
+
+def flash_image(emu_dir, device):
+    return device_dir(emu_dir, device) / "flash.img"
+
+
+def provision_board(emu_dir, device, bundle):
+    """A new board with ``bundle`` on its flash (nothing else): its first run is a power-on."""
+    d = device_dir(emu_dir, device)
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(golden_image(bundle), d / "flash.img")
+    World(emu_dir)
+
+
+class DeviceFS:
+    """A board's flash from the host, while the board is not running (like a flash dump)."""
+
+    def __init__(self, emu_dir, device):
+        self.path = flash_image(emu_dir, device)
+
+    def _open(self):
+        data = bytearray(self.path.read_bytes())
+        fs = _fs(data)
+        fs.mount()
+        return fs
+
+    def read(self, name):
+        fs = self._open()
+        with fs.open(name, "rb") as f:
+            return f.read()
+
+    def write(self, name, data):
+        fs = self._open()
+        with fs.open(name, "wb") as f:
+            f.write(data)
+        fs.unmount()
+        self.path.write_bytes(ctx_bytes(fs))
+
+    def exists(self, name):
+        try:
+            self._open().stat(name)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def listdir(self, name="/"):
+        return self._open().listdir(name)
+
+    def used_blocks(self):
+        return self._open().used_block_count
+
+
+# -- running code on an emulated board
+_BOOT = "import emu_boot\nemu_boot.power_on()\n"
+
+
+def board_cmd(script, heap):
+    return [str(MICROPYTHON), "-X", "heapsize=%d" % (heap + emu_overhead()), "-c",
+            _BOOT + script]
+
+
+def board_env(emu_dir, device, cold=False, extra=None):
+    env = dict(os.environ, EMU_DIR=str(emu_dir), EMU_DEVICE=device, TZ="UTC",
+               EMU_BOOT="power" if cold else "reset", MICROPYPATH=".frozen")
+    env.update(extra or {})
+    return env
+
+
+def device_run(script, emu_dir, device, bundle="client", heap=ESP32_HEAP, timeout=60,
+               cold=None, env=None):
+    """Run ``script`` (source text) on emulated board ``device`` as `mpremote exec` would, after
+    its boot: its flash at '/', the board's sys.path. A new board gets ``bundle`` flashed and
+    powers on; later runs are software resets (the clock keeps running) unless ``cold``.
+    ``heap`` is the board's heap in bytes; the emulation's own share is added on top."""
+    if not flash_image(emu_dir, device).exists():
+        provision_board(emu_dir, device, bundle)
+        cold = True if cold is None else cold
+    return subprocess.run(board_cmd(script, heap), cwd=device_dir(emu_dir, device),
+                          env=board_env(emu_dir, device, bool(cold), env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@lru_cache(maxsize=None)
+def emu_overhead():
+    """Bytes of heap the frozen emulation itself takes (module globals, functions, classes and
+    the block device object of network, machine, esp32, socket, time and emu_*), which on a board
+    are C and cost the firmware nothing. Measured here once, at the start of a board's boot, and
+    added to every board's heap so the firmware sees what it would see on the board. The LittleFS
+    mount (VfsLfs2 and its caches) is not subtracted: a board pays for it too."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        World(d)
+        dev = Path(d) / "dev" / "calib"
+        dev.mkdir(parents=True)
+        (dev / "flash.img").write_bytes(b"\xff" * BLOCK * BLOCKS)
+        script = ("import gc\ngc.collect()\nstart = gc.mem_free()\n"
+                  "import emu_registry, emu_clock, emu_flash, emu_boot\n"
+                  "import esp32, machine, network, socket, time\n"
+                  "bdev = emu_flash.Flash(emu_registry.path('dev', 'calib', 'flash.img'))\n"
+                  "emu_clock.power_on(True)\n"
+                  "gc.collect()\nprint(start - gc.mem_free())\n")
+        r = subprocess.run([str(MICROPYTHON), "-X", "heapsize=%d" % ESP32_HEAP, "-c", script],
+                           env=board_env(d, "calib"), capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return int(r.stdout.split()[-1])

@@ -41,6 +41,15 @@ class Board:
     def reset(self):
         self.machine.reset()
 
+    def rtc_memory(self, data=None):
+        """The RTC's user memory: kept across resets, cleared by a power-on (ESP32 port)."""
+        return self.machine.RTC().memory() if data is None else self.machine.RTC().memory(data)
+
+    def i2c(self, scl=22, sda=21):
+        """The I2C bus on ``scl``/``sda`` (an optional DS3231 RTC sits there)."""
+        m = self.machine
+        return m.I2C(0, scl=m.Pin(scl), sda=m.Pin(sda), freq=400000)
+
     def unix_now(self):
         """The board clock as integer Unix seconds (see shared/clock.py)."""
         return clock.unix_now()

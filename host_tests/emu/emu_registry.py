@@ -1,8 +1,14 @@
-# Host emulation — never copied to a board. State the emulated boards share: which APs exist and
-# who is joined, as small files under $EMU_DIR (a test's temp dir), guarded by a mkdir lock.
+# Host emulation — never copied to a board. State the emulated boards share (the world clock, which
+# APs exist and who is joined, each device's NVS, RTC and flash image) as small files under
+# $EMU_DIR (a test's temp dir), guarded by a mkdir lock. Frozen into the test interpreter.
 import json
 import os
-import time
+
+import utime  # the interpreter's own clock, only to back off on the lock
+
+# Where the host's filesystem is mounted: '' until emu_boot puts the board's flash at '/', then
+# '/_host' (the host stays reachable for the emulation, never for the firmware's relative paths).
+HOST = ""
 
 AP_IP = "127.0.4.1"  # stands for 192.168.4.1
 NETMASK = "255.255.255.0"
@@ -12,7 +18,7 @@ def root():
     d = os.getenv("EMU_DIR")
     if not d:
         raise OSError("EMU_DIR is not set: the emulation runs only under the test harness")
-    return d
+    return HOST + d
 
 
 def device():
@@ -23,12 +29,13 @@ def device():
 def _mkdirs(path):
     cur = ""
     for part in path.split("/"):
+        if not part:
+            continue
         cur = cur + "/" + part if cur or path.startswith("/") else part
-        if part:
-            try:
-                os.mkdir(cur)
-            except OSError:
-                pass  # exists
+        try:
+            os.mkdir(cur)
+        except OSError:
+            pass  # exists
 
 
 def path(*parts):
@@ -54,7 +61,7 @@ class Lock:
                 os.mkdir(p)
                 return self
             except OSError:
-                time.sleep(0.001)
+                utime.sleep_ms(1)
         raise OSError("emulation registry lock stuck: " + p)
 
     def __exit__(self, *exc):

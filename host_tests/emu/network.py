@@ -1,7 +1,12 @@
-# Host emulation — never copied to a board. The ESP32 `network` module's WLAN, for tests: an AP
-# registers itself in the shared registry; a station joins it, gets its own loopback address
-# (127.0.4.2 and up, standing for 192.168.4.x) and is refused on a wrong key, an unknown SSID or
-# a full AP (max_clients), as a real softAP would.
+# Host emulation — never copied to a board. The ESP32 `network.WLAN` with the port's semantics
+# (ports/esp32/network_wlan.c): an AP registers itself in the shared registry; a station's
+# connect() only starts an attempt that resolves on the emulated clock, and the driver retries for
+# ever (reconnects=-1, the default). status() reads the last disconnect reason as the port does:
+# 201 (no AP found), 202 (auth failed, also reason 205), 210-212, 1000 after disconnect(), and
+# any other reason (a full AP's ASSOC_TOOMANY, a beacon timeout) as 1001 while retrying. The
+# reason is cleared only on getting an IP, never by connect(). A joined station gets its own
+# loopback address (127.0.4.2 and up, standing for 192.168.4.x).
+import emu_clock
 import emu_registry as reg
 
 STA_IF = 0
@@ -17,6 +22,22 @@ STAT_BEACON_TIMEOUT = 200
 STAT_ASSOC_FAIL = 203
 STAT_HANDSHAKE_TIMEOUT = 204
 
+# Disconnect reasons (esp_wifi_types.h) the emulation produces
+_REASON_ASSOC_LEAVE = 8
+_REASON_ASSOC_TOOMANY = 17
+_REASON_BEACON_TIMEOUT = 200
+_REASON_NO_AP_FOUND = 201
+_REASON_AUTH_FAIL = 202
+_REASON_CONNECTION_FAIL = 205
+_PASSED_THROUGH = (201, 210, 211, 212)
+
+_ATTEMPT_MS = 1500  # one association attempt (scan of the channel, auth, 4-way handshake, DHCP)
+_SCAN_MS = 1500  # an active scan of 13 channels
+MAX_CLIENTS = 10  # the most stations a softAP takes here (ESP_WIFI_MAX_CONN_NUM is 10 or 15)
+
+# The station's driver state: module-level, as the port's statics (one STA per board)
+_sta = {"reason": 0, "requested": False, "target": None, "due": 0, "joined": None}
+
 
 def _ap_file(ssid):
     return reg.path("ap", ssid.encode().hex() + ".json")
@@ -24,6 +45,62 @@ def _ap_file(ssid):
 
 def _slots(ssid):
     return reg.path("sta", ssid.encode().hex())
+
+
+def _leave():
+    j = _sta["joined"]
+    if j:
+        with reg.Lock():
+            reg.remove(_slots(j[0]) + "/" + j[1])
+        _sta["joined"] = None
+
+
+def _attempt():
+    """One association attempt to the target AP: joins, or records why not."""
+    ssid, key = _sta["target"]
+    with reg.Lock():
+        ap = reg.read_json(_ap_file(ssid))
+        if ap is None:
+            _sta["reason"] = _REASON_NO_AP_FOUND
+            return
+        if ap["authmode"] != AUTH_OPEN and ap["key"] != (key or ""):
+            _sta["reason"] = _REASON_AUTH_FAIL
+            return
+        d = _slots(ssid)
+        for name in reg.listdir(d):  # the same station re-associating replaces its old slot
+            with open(d + "/" + name) as f:
+                mine = f.read() == reg.device()
+            if mine:
+                reg.remove(d + "/" + name)
+        taken = reg.listdir(d)
+        if len(taken) >= ap["max_clients"]:
+            _sta["reason"] = _REASON_ASSOC_TOOMANY  # the AP refuses (deauths) the station
+            return
+        reg.ensure_dir("sta", ssid.encode().hex())
+        for n in range(2, 255):
+            ip = "127.0.4.%d" % n
+            if ip not in taken:
+                with open(d + "/" + ip, "w") as f:
+                    f.write(reg.device())
+                _sta["joined"] = (ssid, ip)
+                _sta["reason"] = 0  # IP_EVENT_STA_GOT_IP clears the reason
+                return
+
+
+def _poll():
+    """Bring the driver up to the emulated now: pending attempts resolve, retries follow."""
+    s = _sta
+    j = s["joined"]
+    if j and reg.read_json(_ap_file(j[0])) is None:
+        s["joined"] = None  # the AP went away
+        s["reason"] = _REASON_BEACON_TIMEOUT
+        s["due"] = emu_clock.uptime_ms() + _ATTEMPT_MS
+    now = emu_clock.uptime_ms()
+    for _ in range(8):  # attempts that fell due since the last look (bounded)
+        if s["joined"] or not s["requested"] or now < s["due"]:
+            return
+        _attempt()
+        s["due"] += _ATTEMPT_MS
 
 
 class WLAN:
@@ -38,8 +115,6 @@ class WLAN:
             "channel": 1,
             "hidden": False,
         }
-        self._joined = None  # (ssid, ip) for a station
-        self._status = STAT_IDLE
 
     # -- both interfaces
     def active(self, on=None):
@@ -52,7 +127,10 @@ class WLAN:
             else:
                 self._withdraw()
         elif not self._active:
-            self.disconnect()
+            if _sta["joined"] or _sta["requested"]:
+                _sta["reason"] = _REASON_ASSOC_LEAVE
+            _sta["requested"] = False
+            _leave()
         return None
 
     def config(self, *args, **kw):
@@ -63,6 +141,8 @@ class WLAN:
         for k, v in kw.items():
             if k not in self._cfg:
                 raise ValueError("unknown config param " + k)
+            if k == "max_clients" and not 1 <= v <= MAX_CLIENTS:
+                raise OSError("Wifi Invalid Argument")  # esp_wifi_set_config: ESP_ERR_WIFI_ARG
             self._cfg[k] = v
         if self._if == AP_IF and self._active:
             self._publish()
@@ -71,25 +151,43 @@ class WLAN:
     def ifconfig(self):
         if self._if == AP_IF:
             return (reg.AP_IP, reg.NETMASK, reg.AP_IP, reg.AP_IP)
-        if self._joined:
-            return (self._joined[1], reg.NETMASK, reg.AP_IP, reg.AP_IP)
+        if self.isconnected():
+            return (_sta["joined"][1], reg.NETMASK, reg.AP_IP, reg.AP_IP)
         return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
 
     def status(self, param=None):
         if param == "stations":
             if self._if != AP_IF:
-                raise ValueError("stations on AP only")
-            return [(bytes(4),) for _ in reg.listdir(_slots(self._cfg["ssid"]))]
+                raise OSError("AP required")
+            return [(bytes(6),) for _ in reg.listdir(_slots(self._cfg["ssid"]))]
         if param == "rssi":
-            if not self._joined:
-                raise OSError("not connected")
+            if self._if != STA_IF:
+                raise OSError("STA required")
+            if not self.isconnected():
+                raise OSError("Wifi Not Connected")  # esp_wifi_sta_get_ap_info
             return -42
-        return self._status
+        if param is not None:
+            raise ValueError("unknown status param")
+        if self._if != STA_IF:
+            return None
+        _poll()
+        r = _sta["reason"]
+        if _sta["joined"]:
+            return STAT_GOT_IP
+        if r in _PASSED_THROUGH:
+            return r
+        if r in (_REASON_AUTH_FAIL, _REASON_CONNECTION_FAIL):
+            return STAT_WRONG_PASSWORD
+        if r == _REASON_ASSOC_LEAVE:
+            return STAT_IDLE
+        if _sta["requested"]:
+            return STAT_CONNECTING
+        return STAT_IDLE if r == 0 else r
 
     # -- access point
     def _publish(self):
         c = self._cfg
-        if c["authmode"] != AUTH_OPEN and len(c["key"]) < 8:
+        if c["authmode"] != AUTH_OPEN and not 8 <= len(c["key"]) <= 63:
             raise ValueError("WPA2 passphrase must be 8 to 63 characters")
         reg.ensure_dir("ap")
         reg.write_json(_ap_file(c["ssid"]), c)
@@ -104,7 +202,8 @@ class WLAN:
     # -- station
     def scan(self):
         if self._if != STA_IF or not self._active:
-            raise OSError("STA must be active to scan")
+            raise OSError("STA must be active")
+        emu_clock.advance_ms(_SCAN_MS)
         out = []
         for name in reg.listdir(reg.path("ap")):
             if name.endswith(".json"):
@@ -116,47 +215,20 @@ class WLAN:
 
     def connect(self, ssid, key=None):
         if self._if != STA_IF or not self._active:
-            raise OSError("STA must be active to connect")
-        self.disconnect()
-        with reg.Lock():
-            ap = reg.read_json(_ap_file(ssid))
-            if ap is None:
-                self._status = STAT_NO_AP_FOUND
-                return
-            if ap["authmode"] != AUTH_OPEN and ap["key"] != (key or ""):
-                self._status = STAT_WRONG_PASSWORD
-                return
-            d = _slots(ssid)
-            for name in reg.listdir(d):  # the same station re-associating replaces its old slot
-                with open(d + "/" + name) as f:
-                    mine = f.read() == reg.device()
-                if mine:
-                    reg.remove(d + "/" + name)
-            taken = reg.listdir(d)
-            if len(taken) >= ap["max_clients"]:
-                self._status = STAT_ASSOC_FAIL
-                return
-            reg.ensure_dir("sta", ssid.encode().hex())
-            for n in range(2, 255):
-                ip = "127.0.4.%d" % n
-                if ip not in taken:
-                    with open(d + "/" + ip, "w") as f:
-                        f.write(reg.device())
-                    self._joined = (ssid, ip)
-                    self._status = STAT_GOT_IP
-                    return
+            raise OSError("STA must be active")
+        _leave()
+        _sta["target"] = (ssid, key)
+        _sta["requested"] = True
+        _sta["due"] = emu_clock.uptime_ms() + _ATTEMPT_MS  # the reason is not cleared here
 
     def isconnected(self):
         if self._if == AP_IF:
             return self._active and bool(reg.listdir(_slots(self._cfg["ssid"])))
-        if self._joined and reg.read_json(_ap_file(self._joined[0])) is None:
-            self._joined = None  # the AP went away
-            self._status = STAT_BEACON_TIMEOUT
-        return self._joined is not None
+        _poll()
+        return _sta["joined"] is not None
 
     def disconnect(self):
-        if self._joined:
-            with reg.Lock():
-                reg.remove(_slots(self._joined[0]) + "/" + self._joined[1])
-            self._joined = None
-        self._status = STAT_IDLE
+        if _sta["joined"] or _sta["requested"]:
+            _sta["reason"] = _REASON_ASSOC_LEAVE
+        _sta["requested"] = False
+        _leave()

@@ -5,3 +5,7 @@
 // The ESP32 port's cryptolib has ECB (mode 1) and CBC (mode 2) only, and no MODE_* constants.
 #define MICROPY_PY_CRYPTOLIB_CTR (0)
 #define MICROPY_PY_CRYPTOLIB_CONSTS (0)
+
+// asyncio's C helper (_asyncio) reads the host's own ticks; the board emulation's clock is the
+// test's (host_tests/emu/time.py), so asyncio runs on its Python TaskQueue (asyncio/task.py).
+#define MICROPY_PY_ASYNCIO (0)

@@ -1,6 +1,10 @@
 # Unix-port variant configured like the ESP32 port (see mpconfigvariant.h).
 # FROZEN_MANIFEST is set here, not on make's command line, so the mpy-cross sub-build is unaffected.
 FROZEN_MANIFEST = $(VARIANT_DIR)/manifest.py
+# 32-bit words and pointers, as on the ESP32's Xtensa: heap sizes are real bytes.
+MICROPY_FORCE_32BIT = 1
 # The ESP32 builds we target have no btree, and no board has ffi.
 MICROPY_PY_BTREE = 0
 MICROPY_PY_FFI = 0
+# LittleFS v2 is what the port formats its flash with (the unix port enables it by default too).
+MICROPY_VFS_LFS2 = 1

@@ -1,0 +1,92 @@
+# The box's trusted time (docs/PROTOCOL.md s.4): who may set the clock and when the box trusts it.
+#
+# An ESP32 without a battery wakes at 2000-01-01 on every power-on. The box trusts its clock only
+# once a trusted source has set it since the last power-on: the operator (admin.set_time, later
+# the admin page) or a DS3231 RTC module on I2C whose oscillator never stopped. A marker in RTC
+# memory carries that trust across a software reset (the ESP32's clock keeps running through one,
+# and RTC memory is cleared only by a power-on). The persisted floor is never a source: it only
+# refuses a clock that went back behind a time the box already accepted codes at.
+from shared import clock
+
+EARLIEST = 1735689600  # 2025-01-01: no trusted source reads earlier than this
+_MARK = b"cfgbox:time-set"
+_DS3231 = 0x68
+
+
+class ClockError(ValueError):
+    """A time the box refuses to set; the message says what to do."""
+
+
+def _bcd(v):
+    return (v // 10) << 4 | v % 10
+
+
+def _unbcd(b):
+    return (b >> 4) * 10 + (b & 0x0F)
+
+
+def ds3231_read(i2c):
+    """Unix seconds from a DS3231, or None if there is none or its time is not valid."""
+    try:
+        if _DS3231 not in i2c.scan():
+            return None
+        r = i2c.readfrom_mem(_DS3231, 0, 7)
+        status = i2c.readfrom_mem(_DS3231, 0x0F, 1)[0]
+    except OSError:
+        return None
+    if status & 0x80:  # oscillator stopped (no battery, never set): its time means nothing
+        return None
+    import time
+
+    tm = (2000 + _unbcd(r[6]), _unbcd(r[5] & 0x1F), _unbcd(r[4]), _unbcd(r[2] & 0x3F),
+          _unbcd(r[1]), _unbcd(r[0] & 0x7F), 0, 0)
+    unix = clock.to_unix(time.mktime(tm), clock.epoch_offset())
+    return unix if unix >= EARLIEST else None
+
+
+def ds3231_write(i2c, unix):
+    """Set a DS3231 (if fitted) to ``unix`` seconds and clear its oscillator-stop flag."""
+    import time
+
+    try:
+        if _DS3231 not in i2c.scan():
+            return False
+        tm = time.gmtime(clock.from_unix(unix, clock.epoch_offset()))
+        i2c.writeto_mem(_DS3231, 0, bytes((_bcd(tm[5]), _bcd(tm[4]), _bcd(tm[3]), tm[6] + 1,
+                                           _bcd(tm[2]), _bcd(tm[1]), _bcd(tm[0] % 100))))
+        i2c.writeto_mem(_DS3231, 0x0F, b"\x00")
+    except OSError:
+        return False
+    return True
+
+
+def at_boot(board, floor):
+    """(trusted, why) for the clock at boot; sets the board clock from a DS3231 if one is valid."""
+    source = None
+    if board.rtc_memory() == _MARK:
+        source = "set before the last reset"
+    else:
+        unix = ds3231_read(board.i2c())
+        if unix is not None:
+            board.set_unix_time(unix)
+            source = "DS3231"
+    if source is None:
+        return False, "not set since power-on: run admin.set_time() (README)"
+    if board.unix_now() < floor:
+        board.rtc_memory(b"")
+        return False, "behind the last accepted time: set it again with admin.set_time()"
+    board.rtc_memory(_MARK)
+    return True, source
+
+
+def set_time(board, unix, floor):
+    """Set the board clock from a trusted source (the operator, in UTC). Returns what was set."""
+    if not isinstance(unix, int) or unix < EARLIEST:
+        raise ClockError("give the time as Unix seconds in UTC, e.g. $(date -u +%s)")
+    if unix < floor:
+        raise ClockError("%d is before the last time this box accepted (%d): check the clock"
+                         % (unix, floor))
+    board.set_unix_time(unix)
+    rtc = ds3231_write(board.i2c(), unix)
+    board.rtc_memory(_MARK)
+    return "clock set to %d (UTC)%s" % (unix, "; DS3231 set too" if rtc else "")

@@ -1,0 +1,50 @@
+# Host emulation — never copied to a board. What the ESP32 does before boot.py: the clock starts
+# (from 2000-01-01 on a power-on), the flash partition is mounted at '/' as LittleFS v2 (made on
+# first boot, as the port's inisetup does), the working directory is '/' and sys.path is the
+# port's. The host's filesystem stays reachable to the emulation only, at /_host.
+import os
+import sys
+
+import emu_clock
+import emu_flash
+import emu_registry as reg
+import vfs
+
+bdev = None
+
+
+def power_on():
+    """Boot this emulated board (EMU_DEVICE); EMU_BOOT=reset keeps its clock (software reset)."""
+    global bdev
+    emu_clock.power_on(os.getenv("EMU_BOOT") != "reset")
+    bdev = emu_flash.Flash(reg.path("dev", reg.device(), "flash.img"))
+    vfs.umount("/")
+    vfs.mount(vfs.VfsPosix(), "/_host")
+    reg.HOST = "/_host"
+    try:
+        vfs.mount(bdev, "/")
+    except OSError:
+        vfs.VfsLfs2.mkfs(bdev)
+        vfs.mount(bdev, "/")
+    os.chdir("/")
+    sys.path[:] = ["", ".frozen", "/lib"]
+    # On a board these are C modules that cost the firmware no heap: load them now, before the
+    # firmware starts, so the harness can measure their heap once and add it (upy_harness).
+    import esp32  # noqa: F401
+    import machine  # noqa: F401
+    import network  # noqa: F401
+    import socket  # noqa: F401
+    import time  # noqa: F401
+
+
+def run_main():
+    """Run boot.py then main.py from the flash, as the port does after _boot.py."""
+    for name in ("boot.py", "main.py"):
+        try:
+            os.stat(name)
+        except OSError:
+            continue
+        with open(name) as f:
+            code = f.read()
+        exec(compile(code, name, "exec"), {"__name__": "__main__"})
+        del code

@@ -1,0 +1,113 @@
+# Host emulation — never copied to a board. The ESP32 port's `socket` (ports/esp32/modsocket.c)
+# over the unix port's: addresses are (ip, port) tuples as on the board, and lwIP's hard limit
+# of 10 sockets per board holds, the listener included. socket() then raises OSError(ENFILE) as
+# the port does; accept() takes the connection and drops it (the client sees it reset), as lwIP
+# does when it has no socket for it. Frozen into the test interpreter, it shadows the unix port's
+# `socket`, which stays reachable as `usocket`.
+import io
+
+import usocket as _u
+
+AF_INET = _u.AF_INET
+SOCK_STREAM = _u.SOCK_STREAM
+SOCK_DGRAM = _u.SOCK_DGRAM
+SOL_SOCKET = _u.SOL_SOCKET
+SO_REUSEADDR = _u.SO_REUSEADDR
+IPPROTO_TCP = 6
+
+MAX_SOCKETS = 10  # CONFIG_LWIP_MAX_SOCKETS in the port's sdkconfig
+_ENFILE = 23
+_GET_FILENO = 10  # MP_STREAM_GET_FILENO: lets select.poll (asyncio) see the real socket
+_open = [0]
+
+
+def open_sockets():
+    return _open[0]
+
+
+def _raw(addr):
+    return _u.getaddrinfo(addr[0], addr[1])[0][-1]
+
+
+def _tuple(raw):
+    af, ip, port = _u.sockaddr(raw)[:3]
+    return (_u.inet_ntop(af, ip), port)
+
+
+def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
+    """As on the ESP32: [(family, type, proto, '', (ip, port))], IPv4 stream first."""
+    a = _u.getaddrinfo(host, port)[0]
+    return [(AF_INET, SOCK_STREAM, 6, "", _tuple(a[-1]))]
+
+
+class socket(io.IOBase):
+    def __init__(self, af=AF_INET, type=SOCK_STREAM, proto=0, _sock=None):
+        if _sock is None:
+            if _open[0] >= MAX_SOCKETS:
+                raise OSError(_ENFILE)
+            _sock = _u.socket(af, type, proto)
+        self._s = _sock
+        _open[0] += 1
+
+    def close(self):
+        if self._s is not None:
+            self._s.close()
+            self._s = None
+            _open[0] -= 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def ioctl(self, request, arg):
+        if request == _GET_FILENO:
+            return self._s.fileno()
+        return -1
+
+    def accept(self):
+        s, addr = self._s.accept()
+        if _open[0] >= MAX_SOCKETS:
+            s.close()  # lwIP had no socket for it: the peer sees the connection drop
+            raise OSError(_ENFILE)
+        return socket(_sock=s), _tuple(addr)
+
+    def bind(self, addr):
+        self._s.bind(_raw(addr))
+
+    def connect(self, addr):
+        self._s.connect(_raw(addr))
+
+    def listen(self, backlog=5):
+        self._s.listen(backlog)
+
+    def setsockopt(self, level, opt, value):
+        self._s.setsockopt(level, opt, value)
+
+    def setblocking(self, flag):
+        self._s.setblocking(flag)
+
+    def settimeout(self, t):
+        self._s.settimeout(t)
+
+    def read(self, n=-1):
+        return self._s.read(n) if n >= 0 else self._s.read()
+
+    def readinto(self, buf, n=None):
+        return self._s.readinto(buf) if n is None else self._s.readinto(buf, n)
+
+    def readline(self, n=-1):
+        return self._s.readline(n) if n >= 0 else self._s.readline()
+
+    def write(self, buf, n=None):
+        return self._s.write(buf) if n is None else self._s.write(buf, n)
+
+    def send(self, buf):
+        return self._s.send(buf)
+
+    def sendall(self, buf):
+        return self._s.sendall(buf) if hasattr(self._s, "sendall") else self._s.write(buf)
+
+    def recv(self, n):
+        return self._s.recv(n)
