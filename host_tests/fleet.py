@@ -25,10 +25,11 @@ class Fleet:
     box: the server stops, the call runs, the box restarts by a software reset, so the clock and
     whatever was set survive but the server's RAM (nonces, sessions) does not."""
 
-    def __init__(self, tmp_path, max_clients=10, set_time=True):
+    def __init__(self, tmp_path, max_clients=10, set_time=True, box="box", port=None):
         self.dir = tmp_path
         self.world = upy.World(tmp_path)
-        self.port = free_port()
+        self.box = box  # the box's board name (a second one plays an evil twin)
+        self.port = port or free_port()
         self.box_proc = None
         self.boxrun(f"from configurator_fw import admin\n"
                     f"admin.setup({BOX_ID!r}, {SSID!r}, {PSK!r}, {max_clients}, {self.port})")
@@ -40,7 +41,7 @@ class Fleet:
         running = self.box_proc is not None
         if running:
             self.stop_box()
-        r = upy.device_run(script, self.dir, "box", bundle="configurator", heap=heap)
+        r = upy.device_run(script, self.dir, self.box, bundle="configurator", heap=heap)
         if running:
             self.start_box()
         assert r.returncode == 0, r.stdout + r.stderr
@@ -78,10 +79,10 @@ class Fleet:
     # -- the box serving
     def start_box(self, cold=False, heap=upy.ESP32_HEAP):
         """Boot the box and run its main.py; ``cold`` is a power-on (the clock starts at 2000)."""
-        self.box_log = open(self.dir / "box.log", "a")
+        self.box_log = open(self.dir / (self.box + ".log"), "a")
         self.box_proc = subprocess.Popen(
-            upy.board_cmd("emu_boot.run_main()", heap), cwd=upy.device_dir(self.dir, "box"),
-            env=upy.board_env(self.dir, "box", cold), stdout=self.box_log,
+            upy.board_cmd("emu_boot.run_main()", heap), cwd=upy.device_dir(self.dir, self.box),
+            env=upy.board_env(self.dir, self.box, cold), stdout=self.box_log,
             stderr=subprocess.STDOUT)
         for _ in range(400):
             try:
@@ -95,7 +96,7 @@ class Fleet:
         raise RuntimeError("box did not start: " + self.box_log_text())
 
     def box_log_text(self):
-        return (self.dir / "box.log").read_text()
+        return (self.dir / (self.box + ".log")).read_text()
 
     def stop_box(self):
         if self.box_proc:

@@ -1,5 +1,5 @@
-# The two board bundles of `make build`: every module is a .mpy that the built MicroPython imports
-# from the bundle alone (no sources on the path), within the ESP32's heap.
+# The two board bundles of `make build`: every module is a .mpy that an emulated board imports from
+# its flash alone (the bundle copied there, nothing else on its path), within the ESP32's heap.
 import pytest
 
 import upy_harness as upy
@@ -17,10 +17,10 @@ def test_bundle_imports_under_micropython(bundle, tmp_path):
     script = "import sys\nfor n in %r:\n    m = __import__(n)\n    print('imported', n)\n" % (
         names,)
     script += "import shared.mac\nprint('from', shared.mac.__file__)\n"
-    # only the bundle (and the emulated hardware modules) on the path, started outside the repo
-    r = upy.run(["-c", script], [root, upy.EMU], cwd=tmp_path, heap=upy.ESP32_HEAP)
+    # a board with the bundle on its flash: sys.path is the port's ('', '.frozen', '/lib')
+    r = upy.device_run(script, tmp_path, "board", bundle=bundle)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("imported ") == len(names)
-    assert "from " + str(root / "shared" / "mac.mpy") in r.stdout, r.stdout
+    assert "from shared/mac.mpy" in r.stdout, r.stdout
     if bundle == "configurator":
         assert "imported microdot.microdot" in r.stdout

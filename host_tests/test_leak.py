@@ -53,11 +53,8 @@ print('HEAP', first, last)
 
 
 def test_heap_after_many_exchanges_is_heap_after_the_first(tmp_path):
-    fs = tmp_path / "fs" / "box"
-    fs.mkdir(parents=True)
-    path = [upy.EMU, upy.BUNDLES["configurator"], upy.BUNDLES["client"]]
-    r = upy.run(["-c", SCRIPT], path, cwd=fs, heap=upy.ESP32_HEAP,
-                env={"EMU_DIR": str(tmp_path), "EMU_DEVICE": "box"})
+    # one board with both bundles on its flash
+    r = upy.device_run(SCRIPT, tmp_path, "box", bundle="configurator+client")
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     statuses = re.search(r"^STATUSES (\S+) (\d+) (\d+)$", out, re.M)

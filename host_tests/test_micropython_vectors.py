@@ -18,11 +18,13 @@ MODES = {
 
 @pytest.mark.parametrize("mode", sorted(MODES))
 @pytest.mark.parametrize("module", MODULES)
-def test_vectors_under_micropython(module, mode):
+def test_vectors_under_micropython(module, mode, tmp_path):
     roots, loaded_from = MODES[mode]
     roots = roots if isinstance(roots, tuple) else (roots,)
+    upy.World(tmp_path)  # the interpreter's `time` is the emulated board's: it needs a clock
     r = upy.run([str(upy.UPY / "run.py"), module], [VECTORS, upy.UPY, *roots],
-                cwd=VECTORS, heap=upy.ESP32_HEAP)
+                cwd=VECTORS, heap=upy.ESP32_HEAP + upy.emu_overhead(),
+                env={"EMU_DIR": str(tmp_path), "EMU_DEVICE": "vectors", "TZ": "UTC"})
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     assert loaded_from in out, "shared was not loaded from " + loaded_from + "\n" + out

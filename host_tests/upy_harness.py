@@ -86,20 +86,22 @@ def _bundle_files(root):
 
 @lru_cache(maxsize=None)
 def golden_image(bundle):
-    """A 2 MiB LittleFS image holding ``bundle``, as `mpremote cp -r build/BUNDLE/. :` leaves a
-    freshly flashed board; made once per test session."""
+    """A 2 MiB LittleFS image holding ``bundle`` ("client", "configurator", or both joined by
+    "+"), as `mpremote cp -r build/BUNDLE/. :` leaves a freshly flashed board; made once per
+    test session."""
     require_built()
-    root = BUNDLES[bundle]
     data = bytearray(b"\xff" * BLOCK * BLOCKS)
     fs = _fs(data)
     fs.format()
     fs.mount()
-    for p in _bundle_files(root):
-        rel = p.relative_to(root).as_posix()
-        if "/" in rel:
-            fs.makedirs(rel.rsplit("/", 1)[0], exist_ok=True)
-        with fs.open(rel, "wb") as f:
-            f.write(p.read_bytes())
+    for name in bundle.split("+"):
+        root = BUNDLES[name]
+        for p in _bundle_files(root):
+            rel = p.relative_to(root).as_posix()
+            if "/" in rel:
+                fs.makedirs(rel.rsplit("/", 1)[0], exist_ok=True)
+            with fs.open(rel, "wb") as f:
+                f.write(p.read_bytes())
     fs.unmount()
     IMAGES.mkdir(parents=True, exist_ok=True)
     out = IMAGES / (bundle + ".img")
