@@ -99,7 +99,7 @@ def _save():
 
 
 def power_on(cold_start):
-    """Start this board's clock: from 2000-01-01 on a power-on (``cold_start``), else where it was."""
+    """Start the board's clock: from 2000-01-01 on a power-on (``cold_start``), else as it was."""
     global _boot_ms, _base_ms, _memory, cold
     cold = cold_start
     _boot_ms = world_ms()

@@ -127,10 +127,7 @@ class WLAN:
             else:
                 self._withdraw()
         elif not self._active:
-            if _sta["joined"] or _sta["requested"]:
-                _sta["reason"] = _REASON_ASSOC_LEAVE
-            _sta["requested"] = False
-            _leave()
+            self.disconnect()
         return None
 
     def config(self, *args, **kw):
@@ -228,7 +225,9 @@ class WLAN:
         return _sta["joined"] is not None
 
     def disconnect(self):
-        if _sta["joined"] or _sta["requested"]:
+        # leaving an association is reported (ASSOC_LEAVE reads as 1000); stopping an attempt
+        # that never associated leaves the last failure's reason standing (the stricter reading)
+        if _sta["joined"]:
             _sta["reason"] = _REASON_ASSOC_LEAVE
         _sta["requested"] = False
         _leave()
