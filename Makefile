@@ -80,6 +80,10 @@ $(BUILD)/client/%.py: client_fw/%.py
 test: setup build
 	$(Q)$(PY) -m pytest host_tests $(PYTEST_ARGS)
 
+# Board-true figures against their targets (issue 7); writes build/bench.json.
+bench: setup build
+	$(Q)$(PY) host_tests/bench.py
+
 check: setup
 	$(Q)$(VENV)/bin/ruff check .
 	$(Q)for f in $(SHARED_SRC) $(wildcard configurator_fw/*.py client_fw/*.py); do \

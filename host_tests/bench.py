@@ -1,0 +1,428 @@
+# `make bench`: the board-true figures of issue 7, each measured in this run on the 32-bit
+# interpreter with the board emulation, printed as a table with its target and verdict and written
+# to build/bench.json. A target that is not met is printed as not met, with its figure.
+import http.client
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent / "hostlib"),
+                str(Path(__file__).parent.parent)]
+
+import upy_harness as upy  # noqa: E402
+from fleet import Fleet, free_port  # noqa: E402
+from hostbox import HostDevice  # noqa: E402
+
+KB = 1024
+PEM_LINE = "A" * 64 + "\n"
+
+
+def pem(kind, size):
+    """A PEM text whose JSON encoding takes about ``size`` bytes (a line is 66 in JSON)."""
+    lines = max(1, (size - 70) // (len(PEM_LINE) + 1))
+    return "-----BEGIN %s-----\n%s-----END %s-----\n" % (kind, PEM_LINE * lines, kind)
+
+
+def config_of(size):
+    """A realistic config of about ``size`` bytes of JSON: WiFi, MQTT with a CA bundle."""
+    base = {"wifi": [{"ssid": "plant-floor", "password": "s3cret-wifi"}],
+            "mqtt": {"host": "mqtt.example.net", "port": 8883, "tls": True, "user": "fleet",
+                     "password": "mqtt-pass"}, "ntp": "pool.ntp.org"}
+    base["mqtt"]["ca"] = pem("CERTIFICATE", size - len(json.dumps(base)) - 120)
+    assert size - 200 < len(json.dumps(base)) <= size - 40, len(json.dumps(base))
+    return base
+
+
+def cpu_seconds(pid):
+    """CPU time a process has used: scheduler nanoseconds where the kernel gives them."""
+    try:
+        return int(Path("/proc/%d/schedstat" % pid).read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        f = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- client
+CHECK = """
+import gc
+gc.collect()
+from client_fw.device import Device
+from shared.board import Board
+d = Device(Board(), sleep_ms=lambda ms: None)
+print('STATUS', d.check(force=True))
+"""
+
+
+def client_fleet(size, box_heap=1024 * KB):
+    d = Path(tempfile.mkdtemp(prefix="bench-client-"))
+    f = Fleet(d)
+    # a generous box: this figure is the client's
+    f.boxrun("from configurator_fw import admin\nadmin.set_defaults(%r)"
+             % json.dumps(config_of(size)), heap=box_heap)
+    f.enroll("c1")
+    f.start_box(heap=box_heap)
+    return f
+
+
+def client_ok(f, heap):
+    """One fresh download on the client at ``heap`` bytes: True if it stored the config."""
+    img = upy.flash_image(f.dir, "c1")
+    snapshot = img.read_bytes()
+    f.world.advance(30)  # a new TOTP step for each try
+    r = upy.device_run(CHECK, f.dir, "c1", heap=heap, timeout=120)
+    ok = r.returncode == 0 and "STATUS ok" in r.stdout
+    img.write_bytes(snapshot)  # the next try downloads again
+    return ok
+
+
+def min_heap(f, lo=8 * KB, hi=256 * KB, step=256):
+    """The smallest heap (to ``step`` bytes) at which the client provisions; None if not even
+    at ``hi``."""
+    if not client_ok(f, hi):
+        return None
+    while hi - lo > step:
+        mid = (lo + hi) // 2 // step * step
+        if client_ok(f, mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+RELEASE = """
+import gc, sys
+gc.collect(); before = gc.mem_free()
+from client_fw.device import Device, release
+from shared.board import Board
+d = Device(Board(), sleep_ms=lambda ms: None)
+status = d.check(force=True)
+config = d.load_config()
+release()
+del d, Device, Board, release
+gc.collect(); after = gc.mem_free()
+print('RELEASE', status, before - after, len(str(config)))
+"""
+
+
+def client_release_left(f):
+    f.world.advance(30)
+    r = upy.device_run(RELEASE, f.dir, "c1", heap=upy.ESP32_HEAP)
+    for line in r.stdout.splitlines():
+        if line.startswith("RELEASE ok"):
+            return int(line.split()[2])
+    return None
+
+
+def client_bundle():
+    """(bytes of the client .mpy bundle, modules in it the client never imports)."""
+    root = upy.BUNDLES["client"]
+    size = sum(p.stat().st_size for p in root.rglob("*.mpy"))
+    d = Path(tempfile.mkdtemp(prefix="bench-bundle-"))
+    f = Fleet(d)
+    f.enroll("c1")
+    f.start_box()
+    try:
+        out = f.devrun("c1", CHECK + "d.load_config()\nimport sys\n"
+                       "print('MODS', ' '.join(sorted(sys.modules)))")
+    finally:
+        f.stop_box()
+    loaded = set(out.split("MODS ")[1].split())
+    bundled = {".".join(p.relative_to(root).with_suffix("").parts).replace(".__init__", "")
+               for p in root.rglob("*.mpy")}
+    return size, sorted(bundled - loaded)
+
+
+# -- box
+def ten_stations(size):
+    """Devices that provision at once from a box at the board's heap: (ok, of, box MemoryErrors)."""
+    import subprocess
+
+    d = Path(tempfile.mkdtemp(prefix="bench-ten-"))
+    f = Fleet(d)
+    try:
+        f.set_defaults(config_of(size))
+    except AssertionError as e:  # the box could not even take the config at its heap
+        return 0, 10, str(e).count("MemoryError")
+    names = ["s%02d" % i for i in range(10)]
+    for n in names:
+        f.enroll(n)
+    f.start_box()
+    procs = []
+    try:
+        for n in names:
+            script = CHECK.replace("d.check(force=True)", "d.check(force=True, attempts=3)")
+            procs.append(subprocess.Popen(upy.board_cmd(script, upy.ESP32_HEAP), text=True,
+                                          cwd=upy.device_dir(d, n), env=upy.board_env(d, n),
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        f.stop_box()
+    ok = sum("STATUS ok" in o for o in outs)
+    return ok, len(names), f.box_log_text().count("MemoryError")
+
+
+DRIFT = """
+import gc, json
+from configurator_fw import admin
+from configurator_fw.api import DeviceApi
+from configurator_fw.store import Store
+from configurator_fw.vault import Vault
+from client_fw import provision
+from client_fw.storage import Storage
+from shared.board import Board
+import emu_boot
+
+b = Board()
+admin.setup('cfgbox-bench', 'cfgbox', 'passphrase 1', board=b)
+provision.write_bootstrap(b, admin.enroll('d-1', board=b))
+store = Store(b, Vault.from_nvs(b))
+store.set_defaults(json.loads({cfg!r}))
+api = DeviceApi(store)
+clock = [1795219200]
+writes = [0]
+_write = b.write_atomic
+def counted(*a):
+    writes[0] += 1
+    return _write(*a)
+b.write_atomic = counted
+store.b = b
+
+def wire(host, port, path, obj, src=None):
+    status, out, headers = api.handle(path, json.loads(json.dumps(obj)), src, clock[0])
+    retry = int(headers['Retry-After']) if headers and 'Retry-After' in headers else None
+    return status, retry, json.loads(json.dumps(out))
+
+provision.post_json = wire
+boot = provision.read_bootstrap(b)
+storage = Storage(b, boot['dev'], boot['dk'])
+
+def one():
+    clock[0] += 30
+    return provision.exchange(boot, storage, storage.load()[0], '127.0.4.1', '127.0.4.2',
+                              clock[0], lambda v: {{'ver': v}}, lambda s: None)[0]
+
+for i in range(10):
+    one()
+gc.collect(); first = gc.mem_free()
+w0, e0 = writes[0], emu_boot.bdev.erases
+for i in range({n}):
+    one()
+gc.collect(); last = gc.mem_free()
+print('DRIFT', first - last, (writes[0] - w0) / {n}, (emu_boot.bdev.erases - e0) / {n})
+"""
+
+
+def box_drift_and_writes(n=1000):
+    """(live heap growth in bytes after n more exchanges, file writes and block erases per
+    exchange in steady state), the box's device API and a client exchange in one board."""
+    d = Path(tempfile.mkdtemp(prefix="bench-drift-"))
+    r = upy.device_run(DRIFT.format(cfg=json.dumps(config_of(4 * KB)), n=n), d, "box",
+                       bundle="configurator+client", timeout=1200)
+    for line in r.stdout.splitlines():
+        if line.startswith("DRIFT"):
+            a, b, c = line.split()[1:]
+            return int(a), float(b), float(c)
+    raise RuntimeError("drift run failed: " + r.stdout[-2000:] + r.stderr[-2000:])
+
+
+class HttpDevice(HostDevice):
+    """The CPython protocol client of hostbox, over HTTP to a running box."""
+
+    def __init__(self, port, boot, box):
+        self.port, self.dev, self.dk, self.totp, self.box = port, boot["dev"], bytes.fromhex(
+            boot["dk"]), bytes.fromhex(boot["totp"]), box
+        self.sent = {}
+        self.conn = None
+
+    def post(self, path, body, now):
+        c = http.client.HTTPConnection("127.0.4.1", self.port, timeout=30)
+        c.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        r = c.getresponse()
+        out = json.loads(r.read())
+        c.close()
+        return r.status, out, dict(r.getheaders())
+
+
+BARE = """
+from microdot import Microdot
+import json
+app = Microdot()
+
+@app.post('/bare')
+async def bare(request):
+    return json.dumps({'v': 1, 'echo': json.loads(request.body)['n']}), 200, {
+        'Content-Type': 'application/json'}
+
+app.run(host='127.0.4.1', port=%d)
+"""
+
+
+def bare_request_cpu(n=1000):
+    import subprocess
+
+    d = Path(tempfile.mkdtemp(prefix="bench-bare-"))
+    port = free_port()
+    upy.provision_board(d, "bare", "configurator")
+    p = subprocess.Popen(upy.board_cmd(BARE % port, upy.ESP32_HEAP),
+                         cwd=upy.device_dir(d, "bare"), env=upy.board_env(d, "bare", True),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                c = http.client.HTTPConnection("127.0.4.1", port, timeout=5)
+                c.request("POST", "/bare", '{"n": 0}')
+                c.getresponse().read()
+                c.close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        t0 = cpu_seconds(p.pid)
+        for i in range(n):
+            c = http.client.HTTPConnection("127.0.4.1", port, timeout=5)
+            c.request("POST", "/bare", json.dumps({"v": 1, "n": i}),
+                      {"Content-Type": "application/json"})
+            assert c.getresponse().read()
+            c.close()
+        return (cpu_seconds(p.pid) - t0) / n
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+def exchange_cpu(n=200):
+    """Box CPU seconds per full exchange (hello, auth, config 'unchanged', ack) over HTTP."""
+    d = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
+    f = Fleet(d)
+    f.set_defaults(config_of(4 * KB))
+    boot = f.enroll("c1")
+    f.start_box()
+    try:
+        dev = HttpDevice(f.port, boot, "cfgbox-7c2a")
+        now = f.world.now()
+        ver, _ = dev.exchange(now)
+        t0 = cpu_seconds(f.box_proc.pid)
+        for _ in range(n):
+            f.world.advance(30)
+            now += 30
+            assert dev.exchange(now, have=ver) == (ver, None)
+        return (cpu_seconds(f.box_proc.pid) - t0) / n
+    finally:
+        f.stop_box()
+
+
+FILL = """
+from configurator_fw.store import Store, StoreError
+from configurator_fw.vault import Vault
+from configurator_fw import admin
+from shared.board import Board
+import gc, os
+b = Board()
+admin.setup('cfgbox-fill', 'cfgbox', 'passphrase 1', board=b)
+s = Store(b, Vault.from_nvs(b))
+n = 0
+try:
+    for i in range({n}):
+        dev = 'sensor-%04d' % i
+        s.enroll(dev)
+        s.set_overrides(dev, {{'name': 'room %d' % i, 'mqtt': {{'host': 'm.example.net',
+                               'user': dev, 'password': 'pw-%08d' % i}}}})
+        n += 1
+        gc.collect()
+    err = ''
+except (OSError, StoreError) as e:
+    err = repr(e)
+st = os.statvfs('/')
+print('FILL', n, st[3], repr(err))
+"""
+
+
+def devices_on_flash(n=1000):
+    d = Path(tempfile.mkdtemp(prefix="bench-fill-"))
+    r = upy.device_run(FILL.format(n=n), d, "box", bundle="configurator", timeout=1800)
+    for line in r.stdout.splitlines():
+        if line.startswith("FILL"):
+            _, count, free, err = line.split(" ", 3)
+            return int(count), int(free), err
+    raise RuntimeError("fill run failed: " + r.stdout[-2000:] + r.stderr[-2000:])
+
+
+# -- the table
+def row(name, figure, target, met, unit=""):
+    return {"name": name, "figure": figure, "unit": unit, "target": target, "met": bool(met)}
+
+
+def main():
+    rows = []
+    t0 = time.time()
+
+    f4, f16 = client_fleet(4 * KB), client_fleet(16 * KB)
+    try:
+        h4, h16 = min_heap(f4), min_heap(f16)
+        left = client_release_left(f4)
+    finally:
+        f4.stop_box()
+        f16.stop_box()
+    for size, h in ((4, h4), (16, h16)):
+        rows.append(row("client heap to provision a %d KB config (.mpy bundle)" % size,
+                        "over 256 KB" if h is None else round(h / KB, 2), "<= 32 KB",
+                        h is not None and h <= 32 * KB, "KB"))
+    grows = None if h4 is None or h16 is None else round((h16 - h4) / KB, 2)
+    rows.append(row("client peak heap growth, 16 KB vs 4 KB config", grows,
+                    "does not grow (<= 1 KB)", grows is not None and grows <= 1, "KB"))
+    rows.append(row("client heap to provision, frozen into firmware", "not measured",
+                    "<= 32 KB", False))
+    rows.append(row("client heap kept after release()", None if left is None else
+                    round(left / KB, 2), "<= 6 KB", left is not None and left <= 6 * KB, "KB"))
+    size, unused = client_bundle()
+    rows.append(row("client .mpy bundle", round(size / KB, 2), "<= 16 KB", size <= 16 * KB,
+                    "KB"))
+    rows.append(row("client bundle modules never imported", len(unused), "0 (%s)" % " ".join(
+        unused) if unused else "0", not unused))
+
+    for size in (4, 16):
+        ok, of, mem = ten_stations(size * KB)
+        rows.append(row("box at 110 KB: stations at once provisioned, %d KB configs" % size,
+                        "%d/%d (%d MemoryError)" % (ok, of, mem), "10/10, no MemoryError",
+                        ok == of and mem == 0))
+
+    drift, writes, erases = box_drift_and_writes()
+    rows.append(row("box live heap growth over 1,000 exchanges", drift, "<= 1024 B",
+                    abs(drift) <= 1024, "B"))
+    rows.append(row("box file writes per exchange (steady state)", round(writes, 3), "<= 1",
+                    writes <= 1))
+    rows.append(row("box flash block erases per exchange (steady state)", round(erases, 3),
+                    "(figure)", True))
+
+    bare = bare_request_cpu()
+    full = exchange_cpu()
+    ratio = full / bare
+    rows.append(row("box CPU per full exchange / one bare microdot JSON request",
+                    round(ratio, 2), "<= 6", ratio <= 6, "x"))
+    rows.append(row("  of which: one bare microdot JSON request (host CPU)",
+                    round(bare * 1e3, 3), "(baseline)", True, "ms"))
+
+    count, free, err = devices_on_flash()
+    rows.append(row("devices with overrides enrolled on the 2 MiB LittleFS", count, "1000",
+                    count >= 1000, ""))
+    if err:
+        rows.append(row("  what stopped the enrolment", err.strip("'\""), "(none)", False))
+
+    out = {"rows": rows, "seconds": round(time.time() - t0, 1),
+           "interpreter": "MicroPython 1.25.0 unix port, 32-bit, ESP32-like variant"}
+    Path(upy.REPO / "build").mkdir(exist_ok=True)
+    (upy.REPO / "build" / "bench.json").write_text(json.dumps(out, indent=1))
+    w = max(len(r["name"]) for r in rows)
+    print("%-*s  %-24s %-26s %s" % (w, "measure", "figure", "target", "verdict"))
+    for r in rows:
+        fig = "%s %s" % (r["figure"], r["unit"]) if r["unit"] else str(r["figure"])
+        print("%-*s  %-24s %-26s %s" % (w, r["name"], fig, r["target"],
+                                         "met" if r["met"] else "NOT MET"))
+    met = sum(r["met"] for r in rows)
+    print("%d of %d met; %.0f s; written to build/bench.json" % (met, len(rows), out["seconds"]))
+
+
+if __name__ == "__main__":
+    main()
