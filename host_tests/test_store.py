@@ -168,3 +168,13 @@ def test_enrol_refuses_bad_and_duplicate_ids(tmp_path):
             store.enroll(bad)
     with pytest.raises(StoreError, match="already enrolled"):
         store.enroll("one")
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_objects, json_objects)
+def test_composed_record_streams_equal_the_reference_merge(defaults, overrides):
+    """The box's on-the-fly merge of record streams (configurator_fw/compose.py) against the
+    whole-object RFC 7386 merge whose appendix vectors both interpreters run."""
+    from test_vec_stream import merged
+
+    assert merged(defaults, overrides) == merge(defaults, overrides)

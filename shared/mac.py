@@ -2,14 +2,36 @@
 import hashlib
 
 _BLOCK = 64  # both SHA-1 and SHA-256 have a 64-byte block
+_IPAD = int.from_bytes(b"\x36" * _BLOCK, "big")
+_OPAD = int.from_bytes(b"\x5c" * _BLOCK, "big")
 
 
 def key_pads(hfun, key):
-    """The inner and outer HMAC pads of ``key`` (RFC 2104), for callers that reuse them."""
+    """The inner and outer HMAC pads of ``key`` (RFC 2104), for callers that reuse them.
+
+    The XOR runs on one big integer, not byte by byte in Python: this is on every MAC's path.
+    """
     if len(key) > _BLOCK:
         key = hfun(key).digest()
-    key = bytes(key) + bytes(_BLOCK - len(key))
-    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+    k = int.from_bytes(bytes(key) + bytes(_BLOCK - len(key)), "big")
+    return (k ^ _IPAD).to_bytes(_BLOCK, "big"), (k ^ _OPAD).to_bytes(_BLOCK, "big")
+
+
+class Hmac:
+    """An HMAC computed incrementally: ``update`` as data streams by, then ``digest`` once."""
+
+    def __init__(self, hfun, key):
+        self._hfun = hfun
+        ipad, self._opad = key_pads(hfun, key)
+        self._inner = hfun(ipad)
+
+    def update(self, data):
+        self._inner.update(data)
+
+    def digest(self):
+        outer = self._hfun(self._opad)
+        outer.update(self._inner.digest())
+        return outer.digest()
 
 
 def hmac_parts(hfun, key, parts):
@@ -17,13 +39,10 @@ def hmac_parts(hfun, key, parts):
 
     ``hfun`` is ``hashlib.sha256`` or ``hashlib.sha1``; returns the digest as bytes.
     """
-    ipad, opad = key_pads(hfun, key)
-    inner = hfun(ipad)
+    h = Hmac(hfun, key)
     for p in parts:
-        inner.update(p)
-    outer = hfun(opad)
-    outer.update(inner.digest())
-    return outer.digest()
+        h.update(p)
+    return h.digest()
 
 
 def hmac_sha256(key, msg):
