@@ -19,17 +19,33 @@ class Device:
         self.sleep_ms = sleep_ms
         self.last = None  # status of the last attempt
 
+    def _storage(self):
+        boot = p.read_bootstrap(self.b)
+        return Storage(self.b, boot["dev"], boot["dk"])
+
     def _stored(self):
-        """(version, config dict) as stored; (0, None) when there is none or it does not open."""
+        """The version of the stored config, checked whole as a stream; 0 when there is none
+        or it does not open."""
         try:
-            boot = p.read_bootstrap(self.b)
-            return Storage(self.b, boot["dev"], boot["dk"]).load()
+            return self._storage().version()
         except (p.Failure, SealError, ValueError):
-            return 0, None
+            return 0
 
     def load_config(self):
-        """The stored config (dict), or None when there is none or it does not open."""
-        return self._stored()[1]
+        """The stored config as a dict (the whole of it in RAM: the application's choice), or
+        None when there is none or it does not open."""
+        try:
+            return self._storage().load()[1]
+        except (p.Failure, SealError, ValueError):
+            return None
+
+    def config_value(self, *keys, default=None):
+        """One value of the stored config, e.g. ``config_value("mqtt", "ca")`` for a PEM, read
+        without the rest of the config in RAM; ``default`` if absent or not stored."""
+        try:
+            return self._storage().get(list(keys))
+        except (KeyError, p.Failure, SealError, ValueError):
+            return default
 
     def _due(self, now):
         try:
@@ -40,9 +56,8 @@ class Device:
 
     def check(self, force=False, attempts=4, base_ms=1000, now=None):
         """Check with the box if forced, due, or no valid config is stored; returns a status."""
-        have, cfg = self._stored()  # opened once per check, then dropped before the exchange
-        valid = cfg is not None
-        del cfg
+        have = self._stored()  # checked once per check, as a stream
+        valid = have > 0
         t = self.b.unix_now()
         if valid and not force and not self._due(t):
             return p.UNCHANGED

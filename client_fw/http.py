@@ -1,18 +1,87 @@
-# A minimal HTTP/1.1 JSON client over a socket bound to the station's address (microdot is a
-# server only): timeouts, capped status line, headers and body.
+# A minimal HTTP/1.x client over a socket bound to the station's address (microdot is a server
+# only): timeouts, a capped status line and headers, and a body read as JSON (small answers) or
+# streamed through the caller's buffer (the config), never held whole.
 import json
 import socket
 
 MAX_LINE = 512
 MAX_HEADERS = 24
+MAX_JSON = 1024  # the box's JSON answers are a few hundred bytes
 
 
 class HttpError(OSError):
     pass
 
 
-def post_json(host, port, path, obj, src=None, timeout=5, max_body=24576):
-    """POST ``obj`` as JSON; returns (status, retry_after or None, parsed JSON body)."""
+class Response:
+    def __init__(self, sock):
+        self._s = sock
+        self.status = 0
+        self.retry = None  # Retry-After, seconds
+        self.json_body = False
+        self.left = None  # bytes of body still to come; None: until the box closes
+
+    def _head(self):
+        s = self._s
+        parts = s.readline(MAX_LINE).split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
+            raise HttpError("bad status line")
+        self.status = int(parts[1])
+        for _ in range(MAX_HEADERS + 1):
+            h = s.readline(MAX_LINE)
+            if not h.endswith(b"\n"):
+                raise HttpError("header line too long or truncated")
+            if h in (b"\r\n", b"\n"):
+                return
+            k, _, v = h.partition(b":")
+            k = k.strip().lower()
+            if k == b"content-length":
+                self.left = int(v)
+                if self.left < 0:
+                    raise HttpError("bad Content-Length")
+            elif k == b"retry-after":
+                self.retry = int(v)
+            elif k == b"content-type":
+                self.json_body = v.strip().startswith(b"application/json")
+        raise HttpError("too many headers")
+
+    def readinto(self, buf):
+        """Up to len(buf) more bytes of the body; 0 at its end."""
+        if self.left == 0:
+            return 0
+        mv = memoryview(buf)
+        if self.left is not None and self.left < len(mv):
+            mv = mv[: self.left]
+        n = self._s.readinto(mv)
+        if not n:
+            if self.left:
+                raise HttpError("response truncated")
+            self.left = 0
+            return 0
+        if self.left is not None:
+            self.left -= n
+        return n
+
+    def json(self):
+        """The body parsed as JSON (at most MAX_JSON bytes, with a Content-Length)."""
+        if not self.json_body or self.left is None or self.left > MAX_JSON:
+            raise HttpError("not a small JSON answer")
+        buf = bytearray(self.left)
+        got = 0
+        while got < len(buf):
+            n = self.readinto(memoryview(buf)[got:])
+            if not n:
+                raise HttpError("response truncated")
+            got += n
+        return json.loads(buf)
+
+    def close(self):
+        self._s.close()
+
+
+def post(host, port, path, obj, src=None, timeout=5):
+    """POST ``obj`` as JSON; returns the Response (status and headers read), which the caller
+    reads and closes."""
     body = json.dumps(obj).encode()
     s = socket.socket()
     try:
@@ -25,37 +94,9 @@ def post_json(host, port, path, obj, src=None, timeout=5, max_body=24576):
                                                                       host.encode(), len(body)))
         s.write(body)
         del body
-        line = s.readline(MAX_LINE)
-        parts = line.split(None, 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
-            raise HttpError("bad status line")
-        status = int(parts[1])
-        length = None
-        retry = None
-        for _ in range(MAX_HEADERS + 1):
-            h = s.readline(MAX_LINE)
-            if not h.endswith(b"\n"):
-                raise HttpError("header line too long or truncated")
-            if h in (b"\r\n", b"\n"):
-                break
-            k, _, v = h.partition(b":")
-            k = k.strip().lower()
-            if k == b"content-length":
-                length = int(v)
-            elif k == b"retry-after":
-                retry = int(v)
-        else:
-            raise HttpError("too many headers")
-        if length is None or not 0 <= length <= max_body:
-            raise HttpError("response body missing or over %d bytes" % max_body)
-        buf = bytearray(length)
-        mv = memoryview(buf)
-        got = 0
-        while got < length:
-            n = s.readinto(mv[got:])
-            if not n:
-                raise HttpError("response truncated")
-            got += n
-        return status, retry, json.loads(buf)
-    finally:
+        r = Response(s)
+        r._head()
+        return r
+    except BaseException:
         s.close()
+        raise

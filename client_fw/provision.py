@@ -1,15 +1,14 @@
 # The client's provisioning exchange (docs/PROTOCOL.md s.7): join the box's AP, verify the box,
 # prove both factors, fetch and store the config, acknowledge, leave the AP.
-import binascii
 import gc
 import json
 import os
 import time
 
-from client_fw.http import post_json
+from client_fw.http import post
 from client_fw.storage import Storage
 from shared import otp, protocol
-from shared.sealedbox import SealKey
+from shared.sealedbox import SealKey, SealReader
 
 FW_VERSION = "1.0.0"
 NS = "cfgbox"
@@ -102,14 +101,15 @@ def _join(sta, ssid, psk, timeout_ms=10000, settle_ms=4000):
     return sta.ifconfig()
 
 
-def _check(status, retry, body):
-    if status == 200:
-        return body
-    if status == 429:
-        raise Failure(LOCKED, retry)
-    if status == 503:
-        raise Failure(BUSY, retry)
-    raise Failure(UNAUTHORIZED if status == 401 else NET)
+def _check(r):
+    """The JSON body of a 200 answer; else the Failure its status means."""
+    if r.status == 200:
+        return r.json()
+    if r.status == 429:
+        raise Failure(LOCKED, r.retry)
+    if r.status == 503:
+        raise Failure(BUSY, r.retry)
+    raise Failure(UNAUTHORIZED if r.status == 401 else NET)
 
 
 def exchange(boot, storage, have, host, src, now, status_fn, used_step):
@@ -118,14 +118,23 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
     port = boot["port"]
     v = protocol.VERSION
 
-    def post(path, obj):
+    def call(path, obj, stream=False):
         try:
-            return _check(*post_json(host, port, path, obj, src))
+            r = post(host, port, path, obj, src)
         except (OSError, ValueError):
             raise Failure(NET) from None
+        try:
+            if stream and r.status == 200 and not r.json_body:
+                return r  # the caller reads it, then closes it
+            return _check(r)
+        except (OSError, ValueError):
+            raise Failure(NET) from None
+        finally:
+            if not (stream and r.status == 200 and not r.json_body):
+                r.close()
 
     cn = os.urandom(protocol.NONCE_LEN)
-    h = post(protocol.HELLO, {"v": v, "dev": dev, "cn": cn.hex()})
+    h = call(protocol.HELLO, {"v": v, "dev": dev, "cn": cn.hex()})
     try:
         sn = bytes.fromhex(h["sn"])
         t = int(h["t"])
@@ -142,39 +151,50 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
         raise Failure(BUSY, (last - step) * otp.STEP)
     step = max(step, last + 1)
     sk = protocol.session_key(dk, cn, sn, box, dev, otp.hotp(boot["totp"], step))
-    a = post(protocol.AUTH, {"v": v, "dev": dev, "cn": cn.hex(), "sn": sn.hex(),
+    a = call(protocol.AUTH, {"v": v, "dev": dev, "cn": cn.hex(), "sn": sn.hex(),
                              "dp": protocol.mac(sk, "cfgbox/1 dev", box, dev, cn, sn).hex()})
-    sid = bytes.fromhex(a.get("sid", ""))
+    try:
+        sid = bytes.fromhex(a.get("sid", ""))
+    except (ValueError, TypeError, AttributeError):
+        sid = b""
     if not protocol.mac_ok(sk, a.get("ap"), "cfgbox/1 auth-ok", sid, dev):
         raise Failure(NOT_AUTHENTIC)
     used_step(step)
-    c = post(protocol.CONFIG, {"v": v, "sid": sid.hex(), "have": have,
-                               "m": protocol.mac(sk, "cfgbox/1 config", sid, have).hex()})
-    ver = c.get("ver")
-    if not isinstance(ver, int):
-        raise Failure(TAMPERED)
-    if c.get("unchanged"):
-        if ver != have or not protocol.mac_ok(sk, c.get("m"), "cfgbox/1 unchanged", sid, ver):
+    c = call(protocol.CONFIG, {"v": v, "sid": sid.hex(), "have": have,
+                               "m": protocol.mac(sk, "cfgbox/1 config", sid, have).hex()}, True)
+    if isinstance(c, dict):
+        ver = c.get("ver")
+        if not (c.get("unchanged") and isinstance(ver, int) and ver == have
+                and protocol.mac_ok(sk, c.get("m"), "cfgbox/1 unchanged", sid, ver)):
             raise Failure(TAMPERED)
         result = UNCHANGED
     else:
-        try:
-            sealed = binascii.a2b_base64(c["cfg"])
-            del c
-            pt = SealKey(sk).open(sealed, protocol.tr("cfgbox/1 cfg", sid, dev, ver))
-            del sealed
-            json.loads(pt)  # must parse before it replaces a good config
-        except (KeyError, ValueError):  # SealError is a ValueError
-            raise Failure(TAMPERED) from None
-        storage.save(ver, pt)
-        del pt
+        ver = _receive(c, storage, sk, sid, dev)
         result = OK
     st = json.dumps(status_fn(ver))
-    k = post(protocol.ACK, {"v": v, "sid": sid.hex(), "ver": ver, "st": st,
+    k = call(protocol.ACK, {"v": v, "sid": sid.hex(), "ver": ver, "st": st,
                             "m": protocol.mac(sk, "cfgbox/1 ack", sid, ver, st).hex()})
     if not protocol.mac_ok(sk, k.get("m"), "cfgbox/1 ack-ok", sid, ver):
         raise Failure(NOT_AUTHENTIC)
     return result, ver
+
+
+def _receive(r, storage, sk, sid, dev):
+    """Store the config streamed in answer ``r``: ver (4 B), then sealed under SK. Returns ver."""
+    try:
+        head = bytearray(4)
+        if r.readinto(head) != 4:
+            raise ValueError("short")
+        ver = int.from_bytes(head, "big")
+        sealed = SealReader(SealKey(sk), protocol.tr("cfgbox/1 cfg", sid, dev, ver), r.readinto)
+        storage.save_stream(ver, sealed)
+        return ver
+    except OSError:  # the connection broke or timed out: nothing was stored
+        raise Failure(NET) from None
+    except ValueError:  # SealError: altered, truncated or not for this session
+        raise Failure(TAMPERED) from None
+    finally:
+        r.close()
 
 
 def provision(board, have, now=None, last_error=None):

@@ -1,10 +1,11 @@
-# The device's encrypted, tamper-evident config file: ver (4 B) | seal(KS, JSON, TR(dev, ver)).
-import json
-
-from shared import protocol
-from shared.sealedbox import SealError, SealKey
+# The device's encrypted, tamper-evident config file:
+#   ver (4 B) | seal(KS, config records, TR("cfgbox/1 store", dev, ver))
+# written and read as a stream through a few hundred bytes of RAM, never held whole.
+from shared import protocol, records
+from shared.sealedbox import SealError, SealKey, SealReader, SealWriter
 
 FILE = "config.bin"
+_CHUNK = 256
 
 
 class Storage:
@@ -16,20 +17,74 @@ class Storage:
     def _aad(self, ver):
         return protocol.tr("cfgbox/1 store", self.dev, ver)
 
+    def _open(self):
+        """(version, SealReader, file) over the stored config; OSError if there is none."""
+        f = self.b.open_read(FILE)
+        head = f.read(4)
+        if len(head) != 4:
+            f.close()
+            raise SealError("config file truncated")
+        ver = int.from_bytes(head, "big")
+        return ver, SealReader(self._k, self._aad(ver), f.readinto, _CHUNK), f
+
+    def version(self):
+        """The version of the stored config after checking all of it; 0 if there is none.
+        Raises SealError if it was tampered with, truncated or copied from another chip."""
+        try:
+            ver, sealed, f = self._open()
+        except OSError:
+            return 0
+        try:
+            sealed.verify()
+        finally:
+            f.close()
+        return ver
+
+    def records(self):
+        """(RecordReader, file) over the stored config; call version() first to check it."""
+        _, sealed, f = self._open()
+        return records.RecordReader(sealed.readinto), f
+
     def load(self):
         """(version, config dict); (0, None) if absent; raises SealError if tampered."""
-        try:
-            raw = self.b.read(FILE)
-        except OSError:
+        ver = self.version()
+        if not ver:
             return 0, None
-        if len(raw) < 4:
-            raise SealError("config file truncated")
-        ver = int.from_bytes(raw[:4], "big")
-        pt = self._k.open(memoryview(raw)[4:], self._aad(ver))
-        del raw
-        return ver, json.loads(pt)
+        reader, f = self.records()
+        try:
+            return ver, records.unflatten(reader)
+        finally:
+            f.close()
 
-    def save(self, ver, cfg_json):
-        """Seal and write atomically; the old file stays whole until the rename."""
-        box = self._k.seal(cfg_json, self._aad(ver))
-        self.b.write_atomic(FILE, ver.to_bytes(4, "big"), box)  # two parts: no 16 KB copy
+    def get(self, keys):
+        """One value of the stored config (a str, number, list or object), the rest never in
+        RAM; KeyError if absent, SealError if the file was tampered with."""
+        if not self.version():
+            raise KeyError("no config stored")
+        reader, f = self.records()
+        try:
+            return records.find(reader, keys)
+        finally:
+            f.close()
+
+    def save_stream(self, ver, sealed):
+        """Store the config that ``sealed`` (a SealReader of the box's answer) gives: re-sealed
+        under KS into a temporary file, which replaces the stored one only once ``sealed``'s
+        tag has verified. Until then nothing of it is used; on SealError the old file stays."""
+        buf = bytearray(_CHUNK)
+
+        def fill(write):
+            w = SealWriter(self._k, self._aad(ver), write, _CHUNK)
+            while True:
+                n = sealed.readinto(buf)
+                if not n:
+                    break
+                w.write(memoryview(buf)[:n])
+            sealed.verify()  # raises before the rename: the temporary file is dropped
+            w.close()
+
+        try:
+            self.b.write_atomic(FILE, ver.to_bytes(4, "big"), fill)
+        except (SealError, OSError, ValueError):
+            self.b.remove(FILE + ".tmp")
+            raise

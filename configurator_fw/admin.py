@@ -62,9 +62,9 @@ def set_overrides(dev, text, board=None):
 def device_rows(board=None):
     """Each enrolled device's state, one dict at a time (200 at once would not fit the heap)."""
     s = _store(board)
-    for dev in s.device_ids():
-        r = s.device(dev)
-        yield {"dev": dev, "state": r["state"], "ver": s.version(dev), "ack": r["ack"],
+    drev = s.defaults_rev()
+    for dev, r in s.devices():
+        yield {"dev": dev, "state": r["state"], "ver": max(drev, r["orev"]), "ack": r["ack"],
                "seen": r["seen"], "fails": r["fails"], "st": r["st"]}
 
 

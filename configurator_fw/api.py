@@ -1,13 +1,19 @@
 # The device API of docs/PROTOCOL.md as pure functions: parsed body, station, time -> answer.
-import binascii
+#
+# What every exchange needs stays in RAM (the master key, the defaults' revision, which ids are
+# enrolled, the last status of each device until its next write), so a steady-state exchange
+# reads two small files and writes one: the device's state at auth, before the answer leaves.
+import hashlib
 import json
 import os
 
 from configurator_fw import lockout
+from configurator_fw.compose import compose
 from configurator_fw.nonces import Table
 from configurator_fw.store import valid_id
 from shared import otp, protocol
-from shared.sealedbox import SealKey
+from shared.hkdf import expand, extract
+from shared.sealedbox import SealKey, SealWriter
 
 _V = protocol.VERSION
 UNAUTHORIZED = (401, {"v": _V, "error": "unauthorized"}, None)
@@ -38,6 +44,13 @@ def _locked(seconds):
     return 429, {"v": _V, "error": "locked"}, {"Retry-After": str(seconds)}
 
 
+def _id_hash(dev):
+    return hashlib.sha256(dev.encode()).digest()[:4]
+
+
+_PENDING = 64  # statuses held in RAM until their device's next write
+
+
 class DeviceApi:
     def __init__(self, store, clock_ok=True):
         self.store = store
@@ -45,6 +58,33 @@ class DeviceApi:
         self.nonces = Table(16, 60)
         self.sessions = Table(10, 60)
         self.stations = lockout.Stations()
+        self.defaults_rev = store.defaults_rev()
+        self._mk = store.master_key()
+        self._box = store.meta["box"]
+        self._pending = {}  # dev -> status reported at its last ack, not yet written
+        # 4 bytes per enrolled, unrevoked id, sorted: enough for hello to pick the real or the
+        # decoy key without reading a file (a rare collision only answers with a real key)
+        known = sorted(_id_hash(d) for d, rec in store.devices() if rec["state"] != "revoked")
+        self._known = b"".join(known)
+
+    def _is_known(self, dev):
+        h = _id_hash(dev)
+        k = self._known
+        lo, hi = 0, len(k) // 4
+        while lo < hi:
+            mid = (lo + hi) // 2
+            v = k[4 * mid : 4 * mid + 4]
+            if v == h:
+                return True
+            if v < h:
+                lo = mid + 1
+            else:
+                hi = mid
+        return False
+
+    def status_of(self, dev, rec):
+        """The latest status of ``dev``: from RAM if newer than its stored record."""
+        return self._pending.get(dev, rec["st"] if rec else None)
 
     def handle(self, path, body, station, now):
         """Answer one request: (status, JSON-able dict, extra headers or None)."""
@@ -56,7 +96,6 @@ class DeviceApi:
               protocol.CONFIG: self.config, protocol.ACK: self.ack}.get(path)
         if fn is None:
             return 404, {"v": _V, "error": "not found"}, None
-        self.store.refresh()
         wait = self.stations.locked(station, now)
         if wait:
             return _locked(wait)
@@ -74,11 +113,9 @@ class DeviceApi:
         if not self.nonces.add(sn, (dev, cn, station), now):
             return 503, {"v": _V, "error": "busy"}, {
                 "Retry-After": str(self.nonces.retry_after(now))}
-        mk = self.store.master_key()
-        rec = self.store.device(dev)
-        known = rec is not None and rec["state"] != "revoked"
-        key = protocol.device_key(mk, dev) if known else protocol.decoy_key(mk, dev)
-        box = self.store.meta["box"]
+        mk = self._mk
+        key = protocol.device_key(mk, dev) if self._is_known(dev) else protocol.decoy_key(mk, dev)
+        box = self._box
         bp = protocol.mac(key, "cfgbox/1 box", box, dev, cn, sn, now)
         return 200, {"v": _V, "box": box, "sn": sn.hex(), "t": now, "bp": bp.hex()}, None
 
@@ -107,25 +144,29 @@ class DeviceApi:
             return 503, {"v": _V, "error": "clock"}, {"Retry-After": "60"}
         if issued != (dev, cn, station) or rec is None or rec["state"] == "revoked":
             return self._fail(dev, rec, station, now)
-        dk = protocol.device_key(self.store.master_key(), dev)
-        secret = self.store.totp_secret(dev, rec)
-        box = self.store.meta["box"]
+        dk = protocol.device_key(self._mk, dev)
+        secret = self.store.totp_secret(dev)
+        box = self._box
         found = None
         base = otp.counter_at(now)
+        prk = extract(cn + sn, dk)  # SK's extract step is the same for every candidate code
         for c in range(base - 1, base + 2):
             if c <= rec["ctr"]:
                 continue
-            sk = protocol.session_key(dk, cn, sn, box, dev, otp.hotp(secret, c))
+            sk = expand(prk, protocol.tr("cfgbox/1 session", box, dev, otp.hotp(secret, c)), 32)
             if protocol.mac_ok(sk, dp, "cfgbox/1 dev", box, dev, cn, sn) and found is None:
                 found = (c, sk)
         if found is None:
             return self._fail(dev, rec, station, now)
         rec["ctr"], rec["fails"], rec["lock"], rec["seen"] = found[0], 0, 0, now
+        rec["st"] = self._pending.pop(dev, rec["st"])
         self.store.save_device(dev, rec)  # persisted before the answer leaves
         self.store.raise_floor(now)
         self.stations.ok(station)
         sid = os.urandom(protocol.NONCE_LEN)
-        if not self.sessions.add(sid, {"dev": dev, "sk": found[1], "ver": None}, now):
+        ver = max(self.defaults_rev, rec["orev"])
+        s = {"dev": dev, "sk": found[1], "ver": None, "cur": ver, "rec": rec}
+        if not self.sessions.add(sid, s, now):
             return 503, {"v": _V, "error": "busy"}, {
                 "Retry-After": str(self.sessions.retry_after(now))}
         ap = protocol.mac(found[1], "cfgbox/1 auth-ok", sid, dev)
@@ -141,18 +182,39 @@ class DeviceApi:
         if not protocol.mac_ok(sk, body.get("m"), "cfgbox/1 config", sid, have):
             return self._fail(None, None, station, now)
         dev = s["dev"]
-        ver = self.store.version(dev)  # two file headers: no decryption to say "unchanged"
+        ver = s["cur"]  # known since auth: no file read to say "unchanged"
+        s["ver"] = ver
         if have == ver:
-            s["ver"] = ver
             m = protocol.mac(sk, "cfgbox/1 unchanged", sid, ver)
             return 200, {"v": _V, "ver": ver, "unchanged": True, "m": m.hex()}, None
-        ver, cfg = self.store.config(dev)
-        s["ver"] = ver
-        box = SealKey(sk).seal(cfg, protocol.tr("cfgbox/1 cfg", sid, dev, ver))
-        del cfg
-        b64 = binascii.b2a_base64(box, newline=False)
-        del box
-        return 200, {"v": _V, "ver": ver, "cfg": b64.decode()}, None
+        return 200, self._stream(dev, sid, sk, ver), {"Content-Type": "application/octet-stream"}
+
+    def _stream(self, dev, sid, sk, ver):
+        """The config answer's body, made as it is sent: ver (4 bytes) then the device's config
+        (defaults composed with its overrides) sealed as a stream under the session key. The
+        stored streams are verified as they are read; if either fails, the answer stops before
+        its last block and tag, so the device stores nothing."""
+        yield ver.to_bytes(4, "big")
+        out = []
+        rev, d_reader, d_sealed, f = self.store.open_defaults()
+        o_file = None
+        try:
+            _, o_reader, o_sealed, o_file = self.store.open_overrides(dev)
+            w = SealWriter(SealKey(sk), protocol.tr("cfgbox/1 cfg", sid, dev, ver),
+                           lambda b: out.append(bytes(b)))
+            for _ in compose(d_reader, o_reader, w.write):
+                if out:
+                    yield b"".join(out)
+                    out.clear()
+            d_sealed.verify()
+            if o_sealed:
+                o_sealed.verify()
+            w.close()
+            yield b"".join(out)
+        finally:
+            f.close()
+            if o_file:
+                o_file.close()
 
     def ack(self, body, station, now):
         sid = _hex(body, "sid", protocol.NONCE_LEN)
@@ -171,8 +233,17 @@ class DeviceApi:
         except ValueError:
             status = {"raw": st}
         dev = s["dev"]
-        rec = self.store.device(dev)
-        rec["ack"], rec["st"], rec["seen"], rec["state"] = ver, status, now, "provisioned"
-        self.store.save_device(dev, rec)
+        rec = s["rec"]
+        if rec["ack"] != ver or rec["state"] != "provisioned" or (
+                isinstance(status, dict) and isinstance(rec["st"], dict)
+                and status.get("err") != rec["st"].get("err")):
+            # what the operator must see survives a reboot: a new version, a new error
+            rec["ack"], rec["st"], rec["seen"], rec["state"] = ver, status, now, "provisioned"
+            self._pending.pop(dev, None)
+            self.store.save_device(dev, rec)
+        else:  # the same state: the status (heap, RSSI) rides on the device's next write
+            if len(self._pending) >= _PENDING and dev not in self._pending:
+                self._pending.pop(next(iter(self._pending)))
+            self._pending[dev] = status
         m = protocol.mac(s["sk"], "cfgbox/1 ack-ok", sid, ver)
         return 200, {"v": _V, "ok": True, "m": m.hex()}, None

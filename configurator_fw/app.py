@@ -51,6 +51,8 @@ def make_app(api, clock):
         h = {"Content-Type": "application/json"}
         if headers:
             h.update(headers)
+        if not isinstance(out, dict):  # a config streamed as it is made (api.DeviceApi._stream)
+            return out, status, h
         return json.dumps(out), status, h
 
     for path in (protocol.HELLO, protocol.AUTH, protocol.CONFIG, protocol.ACK):

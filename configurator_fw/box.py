@@ -12,6 +12,9 @@ def start(board):
     store = Store(board, Vault.from_nvs(board))
     if not store.ready:
         raise RuntimeError("box not initialised: run the set-up (README) first")
+    fixed = store.reconcile()
+    if fixed:
+        print("cfgbox: repaired %d device records after an interrupted change" % fixed)
     m = store.meta
     ap = board.wlan("ap")
     ap.config(ssid=m["ssid"], key=store.psk(), authmode=3, max_clients=m["max_clients"])

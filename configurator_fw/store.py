@@ -1,21 +1,31 @@
 # The box's persistent store: fleet secrets, enrolled devices, config defaults and overrides.
 #
-# One small file per device (the record) and one per device's overrides, so serving a device never
-# loads the others; 200+ devices fit the ESP32 heap. Every file is written atomically and every
-# secret (master key, AP passphrase, TOTP secrets, config contents) goes through the Vault.
+# Sized for 1,000 devices on the ESP32's 2 MiB LittleFS, where every file takes at least one
+# 4 KB block: devices share 64 bucket files of each kind, chosen by a hash of the id, so the
+# store takes about 200 blocks however many devices there are. d/NN.json holds what changes at
+# an exchange (counters, lockout, last status: one small rewrite per auth); t/NN.json the sealed
+# TOTP secrets (written at enrolment only); o/NN.json the sealed overrides with the revision they
+# were written at, in one atomic write (a large one gets a file of its own, o/DEV.REV.bin). The
+# state's "orev" caches that revision for the exchanges; reconcile() repairs it at boot should a
+# power cut have fallen between the two writes. Every write is atomic (Board.write_atomic) and every secret goes
+# through the Vault. An operator's change that would not fit the flash is refused before anything
+# is written, leaving room for the exchanges' own rewrites.
 #
-# Config versions: box.json holds a revision counter ``rev`` that every change bumps (persisted
-# first). The defaults file and each overrides file carry the revision they were written at, as a
-# 4-byte header bound into the seal, so content and version change together in one atomic write
-# and a power loss can never pair new content with an old version. A device's version is the
-# larger of its two files' revisions.
+# Configs are record streams (shared/records.py): defaults.bin is its revision (4 bytes) then the
+# defaults sealed as a stream under the label "defaults@REV"; overrides are sealed the same way
+# under "ov:DEV@REV". A device's version is max(defaults revision, its overrides revision); the
+# box composes its config from the two streams as it sends it (compose.py).
+import hashlib
 import json
-import os
 
-from shared import config, protocol
+from shared import config, protocol, records
+from shared.records import RecordReader
 
 _DIR = "store"
-MAX_DEVICES = 500
+MAX_DEVICES = 1000
+_BUCKETS = 64
+_INLINE = 1024  # sealed overrides up to this size live in their bucket; larger ones in a file
+_RESERVE = 16  # blocks kept free for the exchanges' rewrites and LittleFS's metadata
 _FLOOR_EVERY = 600  # seconds between writes of the time floor (PROTOCOL.md s.4)
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
@@ -45,32 +55,55 @@ def merge(target, patch):
     return out
 
 
+def _bucket(dev):
+    return "%02d.json" % (hashlib.sha256(dev.encode()).digest()[0] % _BUCKETS)
+
+
+def _bytes_source(data):
+    pos = [0]
+    mv = memoryview(data)
+
+    def read(buf):
+        n = min(len(buf), len(data) - pos[0])
+        buf[:n] = mv[pos[0] : pos[0] + n]
+        pos[0] += n
+        return n
+
+    return read
+
+
 class Store:
     def __init__(self, board, vault):
         self.b = board
         self.v = vault
         self.meta = None
+        self._mk = None
         try:
             self.meta = json.loads(board.read(_DIR + "/box.json"))
         except OSError:
             pass  # not initialised yet: init() makes it
 
-    def refresh(self):
-        """Re-read box.json: another writer (the operator's tools) may have changed revisions."""
-        self.meta = json.loads(self.b.read(_DIR + "/box.json"))
-
     # -- files
-    def _write(self, name, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.b.write_atomic(_DIR + "/" + name, data)
+    def _write(self, name, *parts):
+        self.b.write_atomic(_DIR + "/" + name, *parts)
 
-    def _secret(self, name, label):
-        """Open a vault-sealed file; returns a bytearray (no extra copy of a large config)."""
-        return self.v.open(self.b.read(_DIR + "/" + name), label)
+    def _read_json(self, name, default):
+        try:
+            return json.loads(self.b.read(_DIR + "/" + name))
+        except OSError:
+            return default
 
     def _save_meta(self):
         self._write("box.json", json.dumps(self.meta))
+
+    def _room(self, new_bytes, what):
+        """Refuse, before writing, a change that would leave the flash without its reserve."""
+        free, block = self.b.free_blocks()
+        need = 2 * (new_bytes + block - 1) // block + 1  # the new copy beside the old, metadata
+        if free - need < _RESERVE:
+            raise StoreError("flash full: %s needs %d blocks of %d B, %d are free and %d are kept "
+                             "for the box's own writes; remove overrides or devices first"
+                             % (what, need, block, free, _RESERVE))
 
     @property
     def ready(self):
@@ -82,23 +115,22 @@ class Store:
             raise StoreError("the AP passphrase must be 8 to 63 characters")
         if not 1 <= max_clients <= 10:
             raise StoreError("max_clients must be 1 to 10 (the softAP's limit)")
-        for d in (_DIR, _DIR + "/d", _DIR + "/o"):
-            try:
-                os.mkdir(self.b.path(d))
-            except OSError:
-                pass  # exists
-        self._write("mk.bin", self.v.seal(master or os.urandom(32), "mk"))
+        for d in ("", "/d", "/t", "/o"):
+            self.b.mkdir(_DIR + d)
+        self._write("mk.bin", self.v.seal(master or self.b.random(32), "mk"))
         self._write("psk.bin", self.v.seal(psk.encode(), "psk"))
         self.meta = {"box": box_id, "ssid": ssid, "max_clients": max_clients, "port": port,
                      "rev": 1, "floor": 0}
         self._save_meta()
-        self._put_cfg("defaults.bin", "defaults", b"{}", 1)
+        self._put_stream("defaults.bin", "defaults", {}, 1)
 
     def master_key(self):
-        return bytes(self._secret("mk.bin", "mk"))
+        if self._mk is None:  # opened once: it is needed at every exchange
+            self._mk = bytes(self.v.open(self.b.read(_DIR + "/mk.bin"), "mk"))
+        return self._mk
 
     def psk(self):
-        return self._secret("psk.bin", "psk").decode()
+        return self.v.open(self.b.read(_DIR + "/psk.bin"), "psk").decode()
 
     def bump(self):
         self.meta["rev"] += 1
@@ -114,19 +146,26 @@ class Store:
 
     # -- devices
     def device(self, dev):
-        """The device's record (dict) or None. Holds no plaintext secret."""
+        """The device's state (dict) or None. Holds no secret."""
         if not valid_id(dev):
             return None
-        try:
-            return json.loads(self.b.read(_DIR + "/d/" + dev + ".json"))
-        except OSError:
-            return None
+        return self._read_json("d/" + _bucket(dev), {}).get(dev)
 
     def save_device(self, dev, rec):
-        self._write("d/" + dev + ".json", json.dumps(rec))
+        """Rewrite ``dev``'s state (its bucket: one small file)."""
+        name = "d/" + _bucket(dev)
+        bucket = self._read_json(name, {})
+        bucket[dev] = rec
+        self._write(name, json.dumps(bucket))
+
+    def devices(self):
+        """Every enrolled device as (id, state), one bucket file read at a time."""
+        for name in self.b.listdir(_DIR + "/d"):
+            if name.endswith(".json"):
+                yield from self._read_json("d/" + name, {}).items()
 
     def device_ids(self):
-        return sorted(n[:-5] for n in os.listdir(self.b.path(_DIR + "/d")) if n.endswith(".json"))
+        return sorted(dev for dev, _ in self.devices())
 
     def enroll(self, dev):
         """Enrol ``dev``: returns its bootstrap secrets (device key, TOTP secret) once."""
@@ -136,83 +175,194 @@ class Store:
             raise StoreError("device %s is already enrolled" % dev)
         if len(self.device_ids()) >= MAX_DEVICES:
             raise StoreError("the box holds at most %d devices" % MAX_DEVICES)
-        totp = os.urandom(20)
-        rec = {"totp": self.v.seal(totp, "totp:" + dev).hex(), "state": "enrolled",
-               "seen": 0, "ack": 0, "fails": 0, "lock": 0, "ctr": -1, "st": None}
-        self.save_device(dev, rec)
+        secrets = self._read_json("t/" + _bucket(dev), {})
+        self._room(2 * len(json.dumps(secrets)) + 512, "enrolling " + dev)
+        totp = self.b.random(20)
+        secrets[dev] = self.v.seal(totp, "totp:" + dev).hex()
+        self._write("t/" + _bucket(dev), json.dumps(secrets))
+        del secrets
+        self.save_device(dev, {"state": "enrolled", "seen": 0, "ack": 0, "fails": 0, "lock": 0,
+                               "ctr": -1, "st": None, "orev": 0})
         return {"dev": dev, "dk": protocol.device_key(self.master_key(), dev), "totp": totp}
 
-    def totp_secret(self, dev, rec):
-        return bytes(self.v.open(bytes.fromhex(rec["totp"]), "totp:" + dev))
+    def totp_secret(self, dev):
+        box = self._read_json("t/" + _bucket(dev), {})[dev]
+        return bytes(self.v.open(bytes.fromhex(box), "totp:" + dev))
 
-    # -- configuration
-    def _put_cfg(self, name, label, text, rev):
-        head = rev.to_bytes(4, "big")
-        self.b.write_atomic(_DIR + "/" + name, head,
-                            self.v.seal(text, "%s@%d" % (label, rev)))
+    # -- configuration: sealed record streams
+    def _seal_records(self, recs, label, rev, write):
+        """Stream ``recs`` sealed under the vault with label LABEL@REV to ``write``."""
+        w = self.v.writer("%s@%d" % (label, rev), write)
+        for path, kind, value in recs:
+            w.write(records.header(kind, path, len(value)))
+            w.write(value)
+        w.close()
+        return w.length
 
-    def _get_cfg(self, name, label):
-        """(revision, parsed JSON) of a config file; (0, {}) if there is none."""
-        try:
-            data = self.b.read(_DIR + "/" + name)
-        except OSError:
-            return 0, {}
-        rev = int.from_bytes(data[:4], "big")
-        return rev, json.loads(self.v.open(memoryview(data)[4:], "%s@%d" % (label, rev)))
+    def _put_stream(self, name, label, obj, rev, patch=False):
+        recs = records.flatten(obj, patch)
+        self._write(name, rev.to_bytes(4, "big"),
+                    lambda write: self._seal_records(recs, label, rev, write))
 
-    def _rev(self, name):
-        """The revision a config file was written at, without opening it (0 if none)."""
-        try:
-            with open(self.b.path(_DIR + "/" + name), "rb") as f:
-                return int.from_bytes(f.read(4), "big")
-        except OSError:
-            return 0
+    def defaults_rev(self):
+        """The revision the defaults were written at, from the file's 4-byte header."""
+        with self.b.open_read(_DIR + "/defaults.bin") as f:
+            return int.from_bytes(f.read(4), "big")
 
-    def version(self, dev):
-        """The version of ``dev``'s config: cheap, reads two 4-byte headers."""
-        return max(self._rev("defaults.bin"), self._rev("o/" + dev + ".bin"))
+    def version(self, dev, rec=None):
+        """The version of ``dev``'s config: the newer of the defaults and its overrides."""
+        rec = rec or self.device(dev)
+        return max(self.defaults_rev(), rec["orev"] if rec else 0)
+
+    def open_defaults(self):
+        """(revision, RecordReader, SealReader, file) over the defaults as stored; the caller
+        closes the file and calls the SealReader's verify() when it has read to the end."""
+        f = self.b.open_read(_DIR + "/defaults.bin")
+        rev = int.from_bytes(f.read(4), "big")
+        sealed = self.v.reader("defaults@%d" % rev, f.readinto)
+        return rev, RecordReader(sealed.readinto), sealed, f
+
+    def _overrides_entry(self, dev):
+        """[revision, hex of the sealed overrides or the name of their file] or None."""
+        return self._read_json("o/" + _bucket(dev), {}).get(dev)
+
+    def open_overrides(self, dev):
+        """(revision, RecordReader, SealReader or None, file or None) over ``dev``'s overrides
+        (none: an empty stream); a large one is read from its file as it goes."""
+        entry = self._overrides_entry(dev)
+        if entry is None:
+            return 0, RecordReader(_bytes_source(b"")), None, None
+        rev, box = entry
+        f = None
+        if box.endswith(".bin"):
+            f = self.b.open_read(_DIR + "/o/" + box)
+            src = f.readinto
+        else:
+            src = _bytes_source(bytes.fromhex(box))
+        sealed = self.v.reader("ov:%s@%d" % (dev, rev), src)
+        return rev, RecordReader(sealed.readinto), sealed, f
+
+    def reconcile(self):
+        """At boot: each device's cached overrides revision as its bucket says, and no file
+        left over from an interrupted change. Returns how many records were repaired."""
+        fixed = 0
+        keep = set()
+        for name in self.b.listdir(_DIR + "/o"):
+            if not name.endswith(".json"):
+                continue
+            for dev, (rev, box) in self._read_json("o/" + name, {}).items():
+                if box.endswith(".bin"):
+                    keep.add(box)
+                rec = self.device(dev)
+                if rec is not None and rec["orev"] != rev:
+                    rec["orev"] = rev
+                    self.save_device(dev, rec)
+                    fixed += 1
+        for name in self.b.listdir(_DIR + "/o"):
+            if name.endswith(".bin") and name not in keep:
+                self.b.remove(_DIR + "/o/" + name)
+        return fixed
 
     def defaults(self):
-        return self._get_cfg("defaults.bin", "defaults")[1]
+        _, reader, sealed, f = self.open_defaults()
+        try:
+            return records.unflatten(reader)
+        finally:
+            sealed.verify()
+            f.close()
 
     def overrides(self, dev):
-        return self._get_cfg("o/" + dev + ".bin", "ov:" + dev)[1]
+        _, reader, sealed, f = self.open_overrides(dev)
+        out = {}
+        while True:  # a patch holds DELETEs: rebuild it as the JSON object it came from
+            r = reader.next()
+            if r is None:
+                break
+            kind, path, _ = r
+            value = {} if kind == records.OBJECT else None
+            if kind == records.VALUE:
+                value = json.loads(reader.value())
+            records._put(out, path, value)
+        if sealed:
+            sealed.verify()
+        if f:
+            f.close()
+        return out
 
     def config(self, dev):
-        """(version, config JSON bytes) of an enrolled device."""
-        drev, d = self._get_cfg("defaults.bin", "defaults")
-        orev, o = self._get_cfg("o/" + dev + ".bin", "ov:" + dev)
-        d = merge(d, o)
-        del o
-        return max(drev, orev), json.dumps(d).encode()
+        """(version, config JSON bytes) of an enrolled device, composed whole: for the
+        operator's tools and tests. Devices get theirs streamed (api.py)."""
+        from configurator_fw.compose import compose
+
+        rev, d_reader, d_sealed, f = self.open_defaults()
+        orev, o_reader, o_sealed, o_file = self.open_overrides(dev)
+        parts = []
+        for _ in compose(d_reader, o_reader, lambda b: parts.append(bytes(b))):
+            pass
+        d_sealed.verify()
+        f.close()
+        if o_sealed:
+            o_sealed.verify()
+        if o_file:
+            o_file.close()
+        cfg = records.unflatten(RecordReader(_bytes_source(b"".join(parts))))
+        return max(rev, orev), json.dumps(cfg).encode()
 
     def _check(self, dev, defaults, overrides):
         """Refuse a change that would give ``dev`` a config it cannot use or hold."""
         cfg = merge(defaults, overrides)
         try:
             config.check(cfg)
-        except config.ConfigError as e:
+            recs = records.flatten(cfg)
+        except (config.ConfigError, records.RecordError) as e:
             raise StoreError("config of %s: %s" % (dev, e)) from None
         n = len(json.dumps(cfg))
         if n > protocol.MAX_CONFIG:
             raise StoreError("config of %s would be %d bytes; the cap is %d"
                              % (dev, n, protocol.MAX_CONFIG))
+        return sum(5 + len(p) + len(v) for p, _, v in recs)
 
     def set_defaults(self, defaults):
         """Replace the fleet-wide defaults; every device's version moves on."""
         if not isinstance(defaults, dict):
             raise StoreError("defaults must be a JSON object")
+        size = self._check("a device without overrides", defaults, {})
         for dev in self.device_ids():
             self._check(dev, defaults, self.overrides(dev))
-        self._check("a device without overrides", defaults, {})
-        self._put_cfg("defaults.bin", "defaults", json.dumps(defaults).encode(), self.bump())
+        self._room(size + 64, "the defaults")
+        self._put_stream("defaults.bin", "defaults", defaults, self.bump())
 
     def set_overrides(self, dev, overrides):
         """Replace ``dev``'s overrides ({} clears them); that device's version moves on."""
-        if self.device(dev) is None:
+        rec = self.device(dev)
+        if rec is None:
             raise StoreError("no device %s: enrol it first" % dev)
         if not isinstance(overrides, dict):
             raise StoreError("overrides must be a JSON object")
         self._check(dev, self.defaults(), overrides)
-        self._put_cfg("o/" + dev + ".bin", "ov:" + dev, json.dumps(overrides).encode(),
-                      self.bump())
+        try:
+            recs = records.flatten(overrides, True)
+        except records.RecordError as e:
+            raise StoreError("overrides of %s: %s" % (dev, e)) from None
+        bucket_name = "o/" + _bucket(dev)
+        bucket = self._read_json(bucket_name, {})
+        size = sum(5 + len(p) + len(v) for p, _, v in recs) + 65
+        self._room(size * 2 + len(json.dumps(bucket)), "the overrides of " + dev)
+        rev = self.bump()
+        parts = []
+        self._seal_records(recs, "ov:" + dev, rev, lambda b: parts.append(bytes(b)))
+        box = b"".join(parts)
+        del parts
+        old = bucket.get(dev)
+        if len(box) > _INLINE:
+            fname = "%s.%d.bin" % (dev, rev)
+            self._write("o/" + fname, box)
+            bucket[dev] = [rev, fname]
+        else:
+            bucket[dev] = [rev, box.hex()]
+        # content and revision change together, in this one atomic write
+        self._write(bucket_name, json.dumps(bucket))
+        if old and old[1].endswith(".bin"):
+            self.b.remove(_DIR + "/o/" + old[1])
+        rec["orev"] = rev
+        self.save_device(dev, rec)

@@ -2,9 +2,7 @@
 #
 # Today the vault key is random and kept in the box's NVS. The operator-passphrase release derives
 # it with PBKDF2 instead; nothing else changes: no secret reaches a file but through here.
-import os
-
-from shared.sealedbox import SealKey
+from shared.sealedbox import SealKey, SealReader, SealWriter
 
 _NS = "cfgvault"
 
@@ -21,7 +19,7 @@ class Vault:
         try:
             nvs.get_blob("key", buf)
         except OSError:
-            buf = os.urandom(32)
+            buf = board.random(32)
             nvs.set_blob("key", buf)
             nvs.commit()
         return cls(bytes(buf))
@@ -33,3 +31,11 @@ class Vault:
     def open(self, box, label):
         """Open what ``seal`` made with the same label; raises SealError if tampered."""
         return self._k.open(box, label.encode())
+
+    def writer(self, label, out):
+        """A SealWriter streaming a sealed box with ``label`` to ``out``."""
+        return SealWriter(self._k, label.encode(), out)
+
+    def reader(self, label, src):
+        """A SealReader over a stream ``seal``/``writer`` made with ``label``."""
+        return SealReader(self._k, label.encode(), src)

@@ -63,6 +63,8 @@ class Board:
 
     def path(self, name):
         """Path of the firmware file ``name`` under the filesystem root."""
+        if not name:
+            return self.root
         return self.root + "/" + name if self.root else name
 
     def exists(self, name):
@@ -79,13 +81,47 @@ class Board:
 
     def write_atomic(self, name, *parts):
         """Replace file ``name`` with ``parts`` joined, so a power loss leaves the old or the new,
-        whole. Several parts are written one after the other, never concatenated in RAM."""
+        whole. Several parts are written one after the other, never concatenated in RAM; a part
+        that is callable is called with the file's ``write`` to stream its bytes in."""
         tmp = self.path(name + ".tmp")
         with open(tmp, "wb") as f:
             for data in parts:
-                f.write(data)
+                if callable(data):
+                    data(f.write)
+                else:
+                    f.write(data)
             f.flush()
         os.rename(tmp, self.path(name))
+
+    def open_read(self, name):
+        """File ``name`` opened for reading in binary (a stream); OSError if absent."""
+        return open(self.path(name), "rb")
+
+    def free_blocks(self):
+        """(free blocks, block size) of the filesystem holding the firmware's files."""
+        st = os.statvfs(self.path("") or "/")
+        return st[3], st[0]
+
+    def listdir(self, name):
+        try:
+            return os.listdir(self.path(name))
+        except OSError:
+            return []
+
+    def mkdir(self, name):
+        try:
+            os.mkdir(self.path(name))
+        except OSError:
+            pass  # exists
+
+    def random(self, n):
+        """``n`` bytes for a long-term secret. On an ESP32 ``os.urandom`` is truly random only
+        while the radio runs (Espressif's esp_random), so the station interface is brought up
+        first (it joins nothing: no open AP appears)."""
+        sta = self.wlan("sta")
+        if not sta.active():
+            sta.active(True)
+        return os.urandom(n)
 
     def remove(self, name):
         try:
