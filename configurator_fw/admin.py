@@ -2,9 +2,9 @@
 import json
 
 from configurator_fw import timekeeper
-from configurator_fw.store import Store
+from configurator_fw.store import Store, StoreError
 from configurator_fw.vault import Vault
-from shared import otpauth
+from shared import otpauth, protocol
 from shared.board import Board
 
 
@@ -51,12 +51,25 @@ def enroll(dev, host=None, port=None, board=None):
     return boot
 
 
+def _parse(text, what):
+    # a text over the cap cannot make a config within it: refused before it is parsed
+    if len(text) > protocol.MAX_CONFIG:
+        raise StoreError("%s: %d bytes of JSON; a config's cap is %d"
+                         % (what, len(text), protocol.MAX_CONFIG))
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise StoreError("%s: not valid JSON" % what) from None
+
+
 def set_defaults(text, board=None):
-    _store(board).set_defaults(json.loads(text))
+    """Set the fleet-wide defaults from a JSON text; every device's version moves on."""
+    _store(board).set_defaults(_parse(text, "defaults"))
 
 
 def set_overrides(dev, text, board=None):
-    _store(board).set_overrides(dev, json.loads(text))
+    """Set ``dev``'s overrides from a JSON text ("{}" clears them)."""
+    _store(board).set_overrides(dev, _parse(text, "overrides of " + dev))
 
 
 def device_rows(board=None):

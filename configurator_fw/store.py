@@ -55,6 +55,27 @@ def merge(target, patch):
     return out
 
 
+def _sizes(obj, depth, path_len=0):
+    """(bytes of json.dumps(obj), bytes of its records) without encoding it whole."""
+    if not isinstance(obj, dict):
+        n = len(json.dumps(obj))
+        return n, n
+    if depth > 16:
+        raise records.RecordError("nested deeper than 16")
+    n = 2 + max(0, 2 * (len(obj) - 1))  # braces, ", " between members
+    size = 0
+    for k, v in obj.items():
+        if not isinstance(k, str) or "\x00" in k:
+            raise records.RecordError("key %r" % (k,))
+        plen = path_len + len(k.encode()) + (1 if depth else 0)
+        if plen > records.MAX_PATH:
+            raise records.RecordError("path too long at %r" % k)
+        vn, vsize = _sizes(v, depth + 1, plen)
+        n += len(json.dumps(k)) + 2 + vn
+        size += 5 + plen + vsize  # an object's record has no value: its members follow
+    return n, size
+
+
 def _bucket(dev):
     return "%02d.json" % (hashlib.sha256(dev.encode()).digest()[0] % _BUCKETS)
 
@@ -85,7 +106,8 @@ class Store:
 
     # -- files
     def _write(self, name, *parts):
-        self.b.write_atomic(_DIR + "/" + name, *parts)
+        self.b.write_atomic(_DIR + "/" + name,
+                            *(p.encode() if isinstance(p, str) else p for p in parts))
 
     def _read_json(self, name, default):
         try:
@@ -309,18 +331,19 @@ class Store:
         return max(rev, orev), json.dumps(cfg).encode()
 
     def _check(self, dev, defaults, overrides):
-        """Refuse a change that would give ``dev`` a config it cannot use or hold."""
+        """Refuse a change that would give ``dev`` a config it cannot use or hold; returns the
+        size of its record stream. Measured a value at a time: the merged config shares its
+        values with the inputs and is never encoded whole."""
         cfg = merge(defaults, overrides)
         try:
             config.check(cfg)
-            recs = records.flatten(cfg)
+            n, size = _sizes(cfg, 0)
         except (config.ConfigError, records.RecordError) as e:
             raise StoreError("config of %s: %s" % (dev, e)) from None
-        n = len(json.dumps(cfg))
         if n > protocol.MAX_CONFIG:
             raise StoreError("config of %s would be %d bytes; the cap is %d"
                              % (dev, n, protocol.MAX_CONFIG))
-        return sum(5 + len(p) + len(v) for p, _, v in recs)
+        return size
 
     def set_defaults(self, defaults):
         """Replace the fleet-wide defaults; every device's version moves on."""

@@ -190,18 +190,38 @@ def counted(*a):
 b.write_atomic = counted
 store.b = b
 
-def wire(host, port, path, obj, src=None):
-    status, out, headers = api.handle(path, json.loads(json.dumps(obj)), src, clock[0])
-    retry = int(headers['Retry-After']) if headers and 'Retry-After' in headers else None
-    return status, retry, json.loads(json.dumps(out))
+class Wire:
+    def __init__(self, status, out, headers):
+        self.status = status
+        self.retry = int(headers['Retry-After']) if headers and 'Retry-After' in headers else None
+        self.json_body = isinstance(out, dict)
+        self._out = out
+        self._chunk = b''
+    def json(self):
+        return json.loads(json.dumps(self._out))
+    def readinto(self, buf):
+        while not self._chunk:
+            try:
+                self._chunk = next(self._out)
+            except StopIteration:
+                return 0
+        n = min(len(buf), len(self._chunk))
+        buf[:n] = self._chunk[:n]
+        self._chunk = self._chunk[n:]
+        return n
+    def close(self):
+        pass
 
-provision.post_json = wire
+def wire(host, port, path, obj, src=None):
+    return Wire(*api.handle(path, json.loads(json.dumps(obj)), src, clock[0]))
+
+provision.post = wire
 boot = provision.read_bootstrap(b)
 storage = Storage(b, boot['dev'], boot['dk'])
 
 def one():
     clock[0] += 30
-    return provision.exchange(boot, storage, storage.load()[0], '127.0.4.1', '127.0.4.2',
+    return provision.exchange(boot, storage, storage.version(), '127.0.4.1', '127.0.4.2',
                               clock[0], lambda v: {{'ver': v}}, lambda s: None)[0]
 
 for i in range(10):

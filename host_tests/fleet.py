@@ -25,12 +25,18 @@ class Fleet:
     box: the server stops, the call runs, the box restarts by a software reset, so the clock and
     whatever was set survive but the server's RAM (nonces, sessions) does not."""
 
-    def __init__(self, tmp_path, max_clients=10, set_time=True, box="box", port=None):
+    def __init__(self, tmp_path, max_clients=10, set_time=True, box="box", port=None,
+                 box_frozen=True, clients_frozen=False):
+        """The box runs frozen firmware by default, as it must on a 110 KB ESP32 (README); the
+        clients run the .mpy bundle from their flash unless ``clients_frozen``."""
         self.dir = tmp_path
+        self.box_frozen = box_frozen
+        self.clients_frozen = clients_frozen
         self.world = upy.World(tmp_path)
         self.box = box  # the box's board name (a second one plays an evil twin)
         self.port = port or free_port()
         self.box_proc = None
+        self.boots = {}  # each enrolled device's bootstrap secrets, as enroll printed them
         self.boxrun(f"from configurator_fw import admin\n"
                     f"admin.setup({BOX_ID!r}, {SSID!r}, {PSK!r}, {max_clients}, {self.port})")
         if set_time:
@@ -41,7 +47,8 @@ class Fleet:
         running = self.box_proc is not None
         if running:
             self.stop_box()
-        r = upy.device_run(script, self.dir, self.box, bundle="configurator", heap=heap)
+        r = upy.device_run(script, self.dir, self.box, bundle="configurator", heap=heap,
+                           frozen=self.box_frozen)
         if running:
             self.start_box()
         assert r.returncode == 0, r.stdout + r.stderr
@@ -56,6 +63,7 @@ class Fleet:
         out = self.boxrun(f"from configurator_fw import admin\nadmin.enroll({dev!r})")
         boot = json.loads(out.splitlines()[0])
         self.write_bootstrap(dev, boot)
+        self.boots[dev] = boot
         return boot
 
     def write_bootstrap(self, dev, boot):
@@ -81,7 +89,8 @@ class Fleet:
         """Boot the box and run its main.py; ``cold`` is a power-on (the clock starts at 2000)."""
         self.box_log = open(self.dir / (self.box + ".log"), "a")
         self.box_proc = subprocess.Popen(
-            upy.board_cmd("emu_boot.run_main()", heap), cwd=upy.device_dir(self.dir, self.box),
+            upy.board_cmd("emu_boot.run_main()", heap, upy.is_frozen(self.dir, self.box)),
+            cwd=upy.device_dir(self.dir, self.box),
             env=upy.board_env(self.dir, self.box, cold), stdout=self.box_log,
             stderr=subprocess.STDOUT)
         for _ in range(400):
@@ -107,20 +116,43 @@ class Fleet:
 
     # -- devices
     def devrun(self, dev, script, heap=upy.ESP32_HEAP, timeout=60):
-        r = upy.device_run(script, self.dir, dev, bundle="client", heap=heap, timeout=timeout)
+        r = upy.device_run(script, self.dir, dev, bundle="client", heap=heap, timeout=timeout,
+                           frozen=self.clients_frozen)
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
     def check(self, dev, force=True, now=None, attempts=1, heap=upy.ESP32_HEAP):
-        """Run one check on ``dev``: returns (status, stored config or None)."""
+        """Run one check on ``dev``: returns (status, its stored config or None), the config as
+        the host reads it from the device's flash (stored_config)."""
         out = self.devrun(dev, "from client_fw.device import Device\n"
-                          "from shared.board import Board\nimport json\n"
+                          "from shared.board import Board\n"
                           "d = Device(Board(), sleep_ms=lambda ms: None)\n"
                           f"s = d.check(force={force}, attempts={attempts}, now={now!r})\n"
-                          "print('STATUS', s)\nprint('CONFIG', json.dumps(d.load_config()))",
-                          heap=heap)
+                          "print('STATUS', s)", heap=heap)
         lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-        return lines["STATUS"], json.loads(lines["CONFIG"])
+        return lines["STATUS"], self.stored_config(dev)
+
+    def stored_config(self, dev):
+        """``dev``'s stored config opened on the host with its keys (the client's storage format,
+        docs/PROTOCOL.md s.3), or None when there is none or it does not open."""
+        import hashlib
+
+        from hostbox import source
+        from shared import protocol, records
+        from shared.sealedbox import SealError, SealKey
+
+        fs = self.fs(dev)
+        if not fs.exists("config.bin"):
+            return None
+        raw = fs.read("config.bin")
+        uid = hashlib.sha256(b"emu-uid:" + dev.encode()).digest()[:6]
+        key = SealKey(protocol.storage_key(bytes.fromhex(self.boots[dev]["dk"]), uid))
+        ver = int.from_bytes(raw[:4], "big")
+        try:
+            plain = bytes(key.open(raw[4:], protocol.tr("cfgbox/1 store", dev, ver)))
+        except SealError:
+            return None
+        return records.unflatten(records.RecordReader(source(plain)))
 
     def fs(self, dev):
         """``dev``'s flash, seen from the host (while it is not running)."""

@@ -1,14 +1,14 @@
 # Test harness: the box's pure parts under CPython (store on a temp dir, device API) and a small
 # CPython device speaking docs/PROTOCOL.md to it. Not firmware: never copied to a board.
-import base64
 import hashlib
+import json
 import os
 from pathlib import Path
 
 from configurator_fw.api import DeviceApi
 from configurator_fw.store import Store
 from configurator_fw.vault import Vault
-from shared import otp, protocol
+from shared import otp, protocol, records
 from shared.board import Board
 from shared.sealedbox import SealKey
 
@@ -17,10 +17,14 @@ T0 = 1795219200  # a fixed "now" (2026-11-21 00:00 UTC) on a TOTP step boundary
 
 
 class FsBoard(Board):
-    """The seam's file functions on a host directory; no radio, no NVS."""
+    """The seam's file functions on a host directory; no radio, no NVS. Secrets come from the
+    host's CSPRNG (the harness's boards bring up their radio first, as a real box does)."""
 
     def __init__(self, root):
         self.root = str(root)
+
+    def random(self, n):
+        return os.urandom(n)
 
 
 def new_store(root, devices=()):
@@ -82,10 +86,13 @@ class HostDevice:
         m = protocol.mac(self.sk, "cfgbox/1 config", self.sid, have)
         s, out, _ = self.post(CONFIG, {"v": 1, "sid": self.sid.hex(), "have": have,
                                        "m": m.hex()}, now)
-        if s == 200 and "cfg" in out:
-            box = base64.b64decode(out["cfg"])
-            aad = protocol.tr("cfgbox/1 cfg", self.sid, self.dev, out["ver"])
-            out["plain"] = bytes(SealKey(self.sk).open(box, aad))
+        if s == 200 and not isinstance(out, dict):  # the streamed answer: ver, then sealed
+            body = b"".join(bytes(c) for c in out) if not isinstance(out, bytes) else out
+            ver = int.from_bytes(body[:4], "big")
+            aad = protocol.tr("cfgbox/1 cfg", self.sid, self.dev, ver)
+            plain = bytes(SealKey(self.sk).open(body[4:], aad))
+            cfg = records.unflatten(records.RecordReader(source(plain)))
+            out = {"v": 1, "ver": ver, "plain": json.dumps(cfg).encode(), "records": plain}
         return s, out
 
     def ack(self, now, ver, st='{"fw":"host"}'):
@@ -103,6 +110,19 @@ class HostDevice:
         assert s == 200, out
         assert self.ack(now, out["ver"])[0] == 200
         return out["ver"], out.get("plain")
+
+
+def source(data):
+    """``readinto`` over bytes, for the record and sealed-stream readers."""
+    pos = [0]
+
+    def read(buf):
+        n = min(len(buf), len(data) - pos[0])
+        buf[:n] = data[pos[0] : pos[0] + n]
+        pos[0] += n
+        return n
+
+    return read
 
 
 def new_api(root, devices=(), clock_ok=True):

@@ -63,16 +63,14 @@ def test_unknown_device_answered_like_a_known_one(box):
 def test_replayed_auth_config_ack_are_refused(box, tmp_path):
     # run a real exchange while recording its requests, then replay each one
     box.devrun("sensor-1", """
-import client_fw.http as h
+import client_fw.provision as p
 log = open('replay.jsonl', 'w')
-_post = h.post_json
+_post = p.post
 def rec(host, port, path, obj, src=None, **kw):
     import json
     log.write(json.dumps([path, obj]) + '\\n')
     return _post(host, port, path, obj, src, **kw)
-h.post_json = rec
-import client_fw.provision as p
-p.post_json = rec
+p.post = rec
 from shared.board import Board
 print(p.provision(Board(), 0))
 log.close()

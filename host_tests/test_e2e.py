@@ -130,9 +130,6 @@ def test_lockout_after_repeated_failures_and_recovery(fleet):
     assert fleet.devices()["sensor-8"]["fails"] == 0
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "not yet fitted (issue 7, item 2): on the 32-bit board's real 110 KB heap the box runs out "
-    "of memory sealing a 15 KB config in one piece; it passed only on the old 64-bit harness"))
 def test_16k_payload_provisions_and_oversize_is_refused(fleet):
     fleet.enroll("sensor-9")
     def pem(kind, lines):
@@ -148,8 +145,11 @@ def test_16k_payload_provisions_and_oversize_is_refused(fleet):
     status, cfg = fleet.check("sensor-9")
     assert status == "ok" and cfg["mqtt"]["ca"] == big["mqtt"]["ca"]
     assert cfg["mqtt"]["key"] == big["mqtt"]["key"] and cfg["mqtt"]["user"] == "fleet"
-    with pytest.raises(AssertionError, match="the cap is 16384"):
+    with pytest.raises(AssertionError, match="cap is 16384"):
         fleet.set_overrides("sensor-9", {"mqtt": {"ca": pem("CERTIFICATE", 300)}})
+    # defaults that fit alone but not merged with sensor-9's large overrides: refused whole
+    with pytest.raises(AssertionError, match=r"config of sensor-9 would be \d+ bytes; the cap"):
+        fleet.set_defaults(dict(CFG, api_keys={"k%d" % i: "v" * 40 for i in range(30)}))
     with pytest.raises(AssertionError, match=r"config of sensor-9: mqtt.port: expected int"):
         fleet.set_overrides("sensor-9", {"mqtt": {"port": "8883"}})
     assert fleet.check("sensor-9")[0] == "unchanged"  # the refused change changed nothing

@@ -1,7 +1,7 @@
 # A neighbour in the middle: the device's traffic passes through a proxy on the emulated AP that
-# alters the box's config answer. The device must refuse every alteration, report "tampered
-# payload", and keep its stored config byte for byte. Firmware under MicroPython, as in test_e2e.
-import base64
+# alters the box's config answer (the streamed, sealed config, or a forged "unchanged"). The
+# device must refuse every alteration, report "tampered payload", and keep its stored config byte
+# for byte. Firmware on emulated boards, as in test_e2e.
 import http.client
 import json
 import threading
@@ -15,27 +15,29 @@ OLD = {"mqtt": {"host": "old.example.net"}, "ntp": "pool.ntp.org"}
 NEW = {"mqtt": {"host": "new.example.net"}, "ntp": "pool.ntp.org"}
 
 
-def _flip(out, have):
-    box = bytearray(base64.b64decode(out["cfg"]))
+def _flip(body, have):
+    box = bytearray(body)
     box[len(box) // 2] ^= 0x01
-    out["cfg"] = base64.b64encode(box).decode()
+    return bytes(box), "application/octet-stream"
 
 
-def _truncate(out, have):
-    out["cfg"] = base64.b64encode(base64.b64decode(out["cfg"])[:-16]).decode()
+def _truncate(body, have):
+    return body[:-16], "application/octet-stream"
 
 
-def _bad_base64(out, have):
-    out["cfg"] = out["cfg"][:-3]
+def _drop_the_tag(body, have):
+    return body[:-32], "application/octet-stream"
 
 
-def _other_version(out, have):
-    out["ver"] += 1  # the seal binds the version: it no longer opens
+def _other_version(body, have):
+    ver = int.from_bytes(body[:4], "big") + 1  # the seal binds the version: it no longer opens
+    return ver.to_bytes(4, "big") + body[4:], "application/octet-stream"
 
 
-def _hide_the_update(out, have):
-    out.clear()  # claim "unchanged" without the session key's MAC
-    out.update({"v": 1, "ver": have, "unchanged": True, "m": "00" * 32})
+def _hide_the_update(body, have):
+    # claim "unchanged" without the session key's MAC
+    return json.dumps({"v": 1, "ver": have, "unchanged": True, "m": "00" * 32}).encode(), \
+        "application/json"
 
 
 class Proxy:
@@ -52,13 +54,12 @@ class Proxy:
                 c.request("POST", self.path, body, {"Content-Type": "application/json"})
                 r = c.getresponse()
                 data = r.read()
+                ctype = r.getheader("Content-Type")
                 if self.path == "/api/v1/config" and r.status == 200:
-                    out = json.loads(data)
-                    alter(out, json.loads(body)["have"])
-                    data = json.dumps(out).encode()
+                    data, ctype = alter(data, json.loads(body)["have"])
                     proxy.hits += 1
                 self.send_response(r.status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("Connection", "close")
                 self.end_headers()
@@ -76,7 +77,7 @@ class Proxy:
         self.server.server_close()
 
 
-@pytest.mark.parametrize("alter", [_flip, _truncate, _bad_base64, _other_version,
+@pytest.mark.parametrize("alter", [_flip, _truncate, _drop_the_tag, _other_version,
                                    _hide_the_update])
 def test_altered_config_answer_is_refused_and_old_config_kept(tmp_path, alter):
     fleet = Fleet(tmp_path)

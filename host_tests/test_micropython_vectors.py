@@ -11,8 +11,9 @@ VECTORS = upy.REPO / "host_tests" / "vectors"
 MODULES = sorted(p.stem for p in VECTORS.glob("test_vec_*.py"))
 MODES = {
     "source": (upy.REPO, "shared/mac.py"),
-    "mpy": ((upy.BUNDLES["client"], upy.BUNDLES["configurator"]),
-            "build/client/shared/mac.mpy"),
+    # the box's bundle holds every shared module a board imports (the client's is a subset)
+    "mpy": ((upy.BUNDLES["configurator"], upy.BUNDLES["client"]),
+            "build/configurator/shared/mac.mpy"),
 }
 
 
@@ -20,6 +21,13 @@ MODES = {
 @pytest.mark.parametrize("module", MODULES)
 def test_vectors_under_micropython(module, mode, tmp_path):
     roots, loaded_from = MODES[mode]
+    if mode == "mpy":
+        src = (VECTORS / (module + ".py")).read_text()
+        unbundled = [m for m in re.findall(r"from shared\.(\w+) import", src)
+                     if not (upy.BUNDLES["configurator"] / "shared" / (m + ".mpy")).exists()]
+        if unbundled:
+            pytest.skip("shared/%s.py is in no board's bundle yet (nothing on a board imports "
+                        "it): its vectors run from source only" % ", ".join(unbundled))
     roots = roots if isinstance(roots, tuple) else (roots,)
     upy.World(tmp_path)  # the interpreter's `time` is the emulated board's: it needs a clock
     r = upy.run([str(upy.UPY / "run.py"), module], [VECTORS, upy.UPY, *roots],

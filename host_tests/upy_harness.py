@@ -6,10 +6,13 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from littlefs import LittleFS, UserContext
+from littlefs import LittleFS, LittleFSError, UserContext
 
 REPO = Path(__file__).resolve().parent.parent
 MICROPYTHON = REPO / "build" / "micropython" / "bin" / "micropython"
+# the same interpreter with the bundles frozen in (their manifest.py): a board whose firmware
+# image holds the code, so its bytecode takes no heap; its flash holds only main.py
+MICROPYTHON_FW = REPO / "build" / "micropython" / "bin" / "micropython-fw"
 BUNDLES = {"configurator": REPO / "build" / "configurator", "client": REPO / "build" / "client"}
 IMAGES = REPO / "build" / "images"
 UPY = REPO / "host_tests" / "upy"
@@ -21,7 +24,7 @@ CUT_EXIT = 99  # a board whose power was cut by EMU_CUT_AT
 
 
 def require_built():
-    missing = [str(p) for p in (MICROPYTHON, *BUNDLES.values()) if not p.exists()]
+    missing = [str(p) for p in (MICROPYTHON, MICROPYTHON_FW, *BUNDLES.values()) if not p.exists()]
     if missing:
         raise RuntimeError("not built: %s (`make test` builds them)" % ", ".join(missing))
 
@@ -88,15 +91,19 @@ def _bundle_files(root):
 def golden_image(bundle):
     """A 2 MiB LittleFS image holding ``bundle`` ("client", "configurator", or both joined by
     "+"), as `mpremote cp -r build/BUNDLE/. :` leaves a freshly flashed board; made once per
-    test session."""
+    test session. "NAME:frozen" holds only the bundle's main.py/boot.py, for a board whose
+    firmware has the rest frozen in."""
     require_built()
     data = bytearray(b"\xff" * BLOCK * BLOCKS)
     fs = _fs(data)
     fs.format()
     fs.mount()
     for name in bundle.split("+"):
+        name, _, frozen = name.partition(":")
         root = BUNDLES[name]
         for p in _bundle_files(root):
+            if frozen and p.parent != root:
+                continue
             rel = p.relative_to(root).as_posix()
             if "/" in rel:
                 fs.makedirs(rel.rsplit("/", 1)[0], exist_ok=True)
@@ -104,7 +111,7 @@ def golden_image(bundle):
                 f.write(p.read_bytes())
     fs.unmount()
     IMAGES.mkdir(parents=True, exist_ok=True)
-    out = IMAGES / (bundle + ".img")
+    out = IMAGES / (bundle.replace(":", "-") + ".img")
     out.write_bytes(ctx_bytes(fs))
     return out
 
@@ -121,12 +128,19 @@ def flash_image(emu_dir, device):
     return device_dir(emu_dir, device) / "flash.img"
 
 
-def provision_board(emu_dir, device, bundle):
-    """A new board with ``bundle`` on its flash (nothing else): its first run is a power-on."""
+def provision_board(emu_dir, device, bundle, frozen=False):
+    """A new board with ``bundle`` on its flash (nothing else), or, ``frozen``, with the bundle
+    in its firmware and only main.py on its flash: its first run is a power-on."""
     d = device_dir(emu_dir, device)
     d.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(golden_image(bundle), d / "flash.img")
+    shutil.copyfile(golden_image(bundle + (":frozen" if frozen else "")), d / "flash.img")
+    (d / "firmware").write_text("frozen" if frozen else "plain")
     World(emu_dir)
+
+
+def is_frozen(emu_dir, device):
+    f = device_dir(emu_dir, device) / "firmware"
+    return f.exists() and f.read_text() == "frozen"
 
 
 class DeviceFS:
@@ -157,7 +171,7 @@ class DeviceFS:
         try:
             self._open().stat(name)
             return True
-        except FileNotFoundError:
+        except (FileNotFoundError, LittleFSError):
             return False
 
     def listdir(self, name="/"):
@@ -171,8 +185,9 @@ class DeviceFS:
 _BOOT = "import emu_boot\nemu_boot.power_on()\n"
 
 
-def board_cmd(script, heap):
-    return [str(MICROPYTHON), "-X", "heapsize=%d" % (heap + emu_overhead()), "-c",
+def board_cmd(script, heap, frozen=False):
+    interpreter = MICROPYTHON_FW if frozen else MICROPYTHON
+    return [str(interpreter), "-X", "heapsize=%d" % (heap + emu_overhead()), "-c",
             _BOOT + script]
 
 
@@ -184,15 +199,17 @@ def board_env(emu_dir, device, cold=False, extra=None):
 
 
 def device_run(script, emu_dir, device, bundle="client", heap=ESP32_HEAP, timeout=60,
-               cold=None, env=None):
+               cold=None, env=None, frozen=False):
     """Run ``script`` (source text) on emulated board ``device`` as `mpremote exec` would, after
-    its boot: its flash at '/', the board's sys.path. A new board gets ``bundle`` flashed and
-    powers on; later runs are software resets (the clock keeps running) unless ``cold``.
-    ``heap`` is the board's heap in bytes; the emulation's own share is added on top."""
+    its boot: its flash at '/', the board's sys.path. A new board gets ``bundle`` flashed (or
+    frozen into its firmware) and powers on; later runs are software resets (the clock keeps
+    running) unless ``cold``. ``heap`` is the board's heap in bytes; the emulation's own share
+    is added on top."""
     if not flash_image(emu_dir, device).exists():
-        provision_board(emu_dir, device, bundle)
+        provision_board(emu_dir, device, bundle, frozen)
         cold = True if cold is None else cold
-    return subprocess.run(board_cmd(script, heap), cwd=device_dir(emu_dir, device),
+    return subprocess.run(board_cmd(script, heap, is_frozen(emu_dir, device)),
+                          cwd=device_dir(emu_dir, device),
                           env=board_env(emu_dir, device, bool(cold), env), capture_output=True,
                           text=True, timeout=timeout)
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the 32-bit MicroPython unix port (ESP32-like variant, emulation frozen in) from Debian's signed source packages.
-# Usage: tools/micropython/build.sh OUTDIR   -> OUTDIR/bin/micropython
+# Usage: tools/micropython/build.sh OUTDIR        -> OUTDIR/bin/micropython
+#        tools/micropython/build.sh OUTDIR --fw   -> OUTDIR/bin/micropython-fw, the same with the
+#        box's and the client's firmware frozen in through their manifest.py (after `make build`)
 set -euo pipefail
 
 # Pinned versions. trixie is Debian stable: these stay on the mirror for its life.
@@ -9,11 +11,20 @@ MBEDTLS_VER=${MBEDTLS_VER:-3.6.6-0.1~deb13u1}
 SUITE=${MP_SUITE:-trixie}
 
 here=$(cd "$(dirname "$0")" && pwd)
-emu="$here/../../host_tests/emu"
+repo=$(cd "$here/../.." && pwd)
+emu="$repo/host_tests/emu"
 out=$(mkdir -p "$1" && cd "$1" && pwd)
+variant=esp32like
 bin="$out/bin/micropython"
-stamp="$out/bin/micropython.stamp"
-want="$MP_VER 32bit $(cat "$here"/variant/* "$emu"/*.py "$0" | sha256sum | cut -c1-16)"
+inputs=("$here"/variant/* "$emu"/*.py "$0")
+if [ "${2:-}" = "--fw" ]; then
+    variant=esp32like_fw
+    bin="$out/bin/micropython-fw"
+    inputs+=("$repo"/configurator_fw/*.py "$repo"/client_fw/*.py "$repo"/shared/*.py
+             "$repo"/build/vendor/microdot/*.py)
+fi
+stamp="$bin.stamp"
+want="$MP_VER 32bit $(cat "${inputs[@]}" | sha256sum | cut -c1-16)"
 
 if [ -x "$bin" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     echo "micropython $MP_VER already built: $bin (skipping)"
@@ -78,31 +89,38 @@ cd "$out/src"
 top=$(ls -d micropython-*/)
 top=${top%/}
 
-# The variant and the frozen emulation, copied afresh each build.
-rm -rf "$top/ports/unix/variants/esp32like"
-cp -r "$here/variant" "$top/ports/unix/variants/esp32like"
-mkdir -p "$top/ports/unix/variants/esp32like/emu"
-cp "$emu"/*.py "$top/ports/unix/variants/esp32like/emu/"
+# The variant and the frozen emulation, copied afresh each build; the firmware variant freezes
+# the bundles too, through the manifests a user would include in a board's firmware.
+vdir="$top/ports/unix/variants/$variant"
+rm -rf "$vdir"
+cp -r "$here/variant" "$vdir"
+mkdir -p "$vdir/emu"
+cp "$emu"/*.py "$vdir/emu/"
+if [ "$variant" = esp32like_fw ]; then
+    printf 'include("%s")\ninclude("%s", shared=False)\n' \
+        "$repo/configurator_fw/manifest.py" "$repo/client_fw/manifest.py" >> "$vdir/manifest.py"
+fi
 
 # A change of the variant's configuration rebuilds from clean (make tracks sources, not every
-# generated table); a change of the frozen emulation alone rebuilds incrementally.
+# generated table); a change of frozen modules alone rebuilds incrementally.
 unix="$top/ports/unix"
+bdir="build-${variant}32"
 cfg=$(cat "$here"/variant/*.h "$here"/variant/*.mk | sha256sum | cut -c1-16)
-if [ "$(cat "$unix/build-esp32like32/.config" 2>/dev/null)" != "$cfg" ]; then
-    rm -rf "$unix/build-esp32like32"
+if [ "$(cat "$unix/$bdir/.config" 2>/dev/null)" != "$cfg" ]; then
+    rm -rf "${unix:?}/$bdir"
 fi
 
 # makeversionhdr must not run `git describe` in our repository.
 export MICROPY_GIT_TAG="v${mp%%+*}" MICROPY_GIT_HASH="debian-$mp"
 jobs=$(nproc)
-echo "building mpy-cross and the 32-bit unix port (variant esp32like, $jobs jobs)"
+echo "building mpy-cross and the 32-bit unix port (variant $variant, $jobs jobs)"
 make -s -C "$top/mpy-cross" -j"$jobs" >"$out/build-mpy-cross.log" 2>&1 ||
     { tail -n 30 "$out/build-mpy-cross.log"; exit 1; }
-make -s -C "$top/ports/unix" VARIANT=esp32like BUILD=build-esp32like32 -j"$jobs" \
-    >"$out/build-unix.log" 2>&1 || { tail -n 30 "$out/build-unix.log"; exit 1; }
-echo "$cfg" > "$unix/build-esp32like32/.config"
+make -s -C "$top/ports/unix" VARIANT="$variant" BUILD="$bdir" -j"$jobs" \
+    >"$out/build-$variant.log" 2>&1 || { tail -n 30 "$out/build-$variant.log"; exit 1; }
+echo "$cfg" > "$unix/$bdir/.config"
 
 mkdir -p "$out/bin"
-cp "$top/ports/unix/build-esp32like32/micropython" "$bin"
+cp "$unix/$bdir/micropython" "$bin.new" && mv "$bin.new" "$bin"  # a running one keeps its copy
 echo "$want" > "$stamp"
 "$bin" -c "import sys; print('built', sys.implementation)"
