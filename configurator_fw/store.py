@@ -7,9 +7,9 @@
 # TOTP secrets (written at enrolment only); o/NN.json the sealed overrides with the revision they
 # were written at, in one atomic write (a large one gets a file of its own, o/DEV.REV.bin). The
 # state's "orev" caches that revision for the exchanges; reconcile() repairs it at boot should a
-# power cut have fallen between the two writes. Every write is atomic (Board.write_atomic) and every secret goes
-# through the Vault. An operator's change that would not fit the flash is refused before anything
-# is written, leaving room for the exchanges' own rewrites.
+# power cut have fallen between the two writes. Every write is atomic (Board.write_atomic) and
+# every secret goes through the Vault. An operator's change that would not fit the flash is
+# refused before anything is written, leaving room for the exchanges' own rewrites.
 #
 # Configs are record streams (shared/records.py): defaults.bin is its revision (4 bytes) then the
 # defaults sealed as a stream under the label "defaults@REV"; overrides are sealed the same way
@@ -372,10 +372,10 @@ class Store:
         size = sum(5 + len(p) + len(v) for p, _, v in recs) + 65
         self._room(size * 2 + len(json.dumps(bucket)), "the overrides of " + dev)
         rev = self.bump()
-        parts = []
-        self._seal_records(recs, "ov:" + dev, rev, lambda b: parts.append(bytes(b)))
-        box = b"".join(parts)
-        del parts
+        sealed = []
+        self._seal_records(recs, "ov:" + dev, rev, lambda b: sealed.append(bytes(b)))
+        box = b"".join(sealed)
+        sealed.clear()
         old = bucket.get(dev)
         if len(box) > _INLINE:
             fname = "%s.%d.bin" % (dev, rev)

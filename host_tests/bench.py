@@ -137,7 +137,7 @@ def client_bundle():
 
 # -- box
 def ten_stations(size):
-    """Devices that provision at once from a box at the board's heap: (ok, of, box MemoryErrors)."""
+    """Devices provisioned at once by a box at the board's heap: (ok, of, box MemoryErrors)."""
     import subprocess
 
     d = Path(tempfile.mkdtemp(prefix="bench-ten-"))
