@@ -75,10 +75,14 @@ class Storage:
 
         def fill(write):
             w = SealWriter(self._k, self._aad(ver), write, _CHUNK)
+            total = 0
             while True:
                 n = sealed.readinto(buf)
                 if not n:
                     break
+                total += n
+                if total > protocol.MAX_RECORDS:  # no endless stream fills the flash
+                    raise SealError("config stream over %d bytes" % protocol.MAX_RECORDS)
                 w.write(memoryview(buf)[:n])
             sealed.verify()  # raises before the rename: the temporary file is dropped
             w.close()

@@ -45,7 +45,8 @@ def _locked(seconds):
 
 
 def _id_hash(dev):
-    return hashlib.sha256(dev.encode()).digest()[:4]
+    # 30 bits: a small int, which MicroPython keeps in the list itself, not as an object
+    return int.from_bytes(hashlib.sha256(dev.encode()).digest()[:4], "big") & 0x3FFFFFFF
 
 
 _PENDING = 64  # statuses held in RAM until their device's next write
@@ -64,19 +65,18 @@ class DeviceApi:
         self._pending = {}  # dev -> status reported at its last ack, not yet written
         # 4 bytes per enrolled, unrevoked id, sorted: enough for hello to pick the real or the
         # decoy key without reading a file (a rare collision only answers with a real key)
-        known = sorted(_id_hash(d) for d, rec in store.devices() if rec["state"] != "revoked")
-        self._known = b"".join(known)
+        self._known = [_id_hash(d) for d, rec in store.devices() if rec["state"] != "revoked"]
+        self._known.sort()
 
     def _is_known(self, dev):
         h = _id_hash(dev)
         k = self._known
-        lo, hi = 0, len(k) // 4
+        lo, hi = 0, len(k)
         while lo < hi:
             mid = (lo + hi) // 2
-            v = k[4 * mid : 4 * mid + 4]
-            if v == h:
+            if k[mid] == h:
                 return True
-            if v < h:
+            if k[mid] < h:
                 lo = mid + 1
             else:
                 hi = mid

@@ -99,6 +99,7 @@ class Store:
         self.v = vault
         self.meta = None
         self._mk = None
+        self._count = None  # enrolled devices, counted once
         try:
             self.meta = json.loads(board.read(_DIR + "/box.json"))
         except OSError:
@@ -195,7 +196,9 @@ class Store:
             raise StoreError("device id: 1-32 of A-Z a-z 0-9 - _")
         if self.device(dev) is not None:
             raise StoreError("device %s is already enrolled" % dev)
-        if len(self.device_ids()) >= MAX_DEVICES:
+        if self._count is None:
+            self._count = sum(1 for _ in self.devices())
+        if self._count >= MAX_DEVICES:
             raise StoreError("the box holds at most %d devices" % MAX_DEVICES)
         secrets = self._read_json("t/" + _bucket(dev), {})
         self._room(2 * len(json.dumps(secrets)) + 512, "enrolling " + dev)
@@ -205,6 +208,7 @@ class Store:
         del secrets
         self.save_device(dev, {"state": "enrolled", "seen": 0, "ack": 0, "fails": 0, "lock": 0,
                                "ctr": -1, "st": None, "orev": 0})
+        self._count += 1
         return {"dev": dev, "dk": protocol.device_key(self.master_key(), dev), "totp": totp}
 
     def totp_secret(self, dev):
@@ -343,6 +347,9 @@ class Store:
         if n > protocol.MAX_CONFIG:
             raise StoreError("config of %s would be %d bytes; the cap is %d"
                              % (dev, n, protocol.MAX_CONFIG))
+        if size > protocol.MAX_RECORDS:
+            raise StoreError("config of %s would be %d bytes as records (deep paths repeat); "
+                             "the cap is %d" % (dev, size, protocol.MAX_RECORDS))
         return size
 
     def set_defaults(self, defaults):

@@ -56,9 +56,9 @@ print('STATUS', d.check(force=True))
 """
 
 
-def client_fleet(size, box_heap=1024 * KB):
+def client_fleet(size, box_heap=1024 * KB, frozen=False):
     d = Path(tempfile.mkdtemp(prefix="bench-client-"))
-    f = Fleet(d)
+    f = Fleet(d, clients_frozen=frozen)
     # a generous box: this figure is the client's
     f.boxrun("from configurator_fw import admin\nadmin.set_defaults(%r)"
              % json.dumps(config_of(size)), heap=box_heap)
@@ -72,7 +72,7 @@ def client_ok(f, heap):
     img = upy.flash_image(f.dir, "c1")
     snapshot = img.read_bytes()
     f.world.advance(30)  # a new TOTP step for each try
-    r = upy.device_run(CHECK, f.dir, "c1", heap=heap, timeout=120)
+    r = upy.device_run(CHECK, f.dir, "c1", heap=heap, timeout=120, frozen=f.clients_frozen)
     ok = r.returncode == 0 and "STATUS ok" in r.stdout
     img.write_bytes(snapshot)  # the next try downloads again
     return ok
@@ -136,12 +136,12 @@ def client_bundle():
 
 
 # -- box
-def ten_stations(size):
+def ten_stations(size, box_frozen=True):
     """Devices provisioned at once by a box at the board's heap: (ok, of, box MemoryErrors)."""
     import subprocess
 
     d = Path(tempfile.mkdtemp(prefix="bench-ten-"))
-    f = Fleet(d)
+    f = Fleet(d, box_frozen=box_frozen)
     try:
         f.set_defaults(config_of(size))
     except AssertionError as e:  # the box could not even take the config at its heap
@@ -261,9 +261,10 @@ class HttpDevice(HostDevice):
         c = http.client.HTTPConnection("127.0.4.1", self.port, timeout=30)
         c.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
         r = c.getresponse()
-        out = json.loads(r.read())
+        data = r.read()
         c.close()
-        return r.status, out, dict(r.getheaders())
+        binary = r.getheader("Content-Type") == "application/octet-stream"
+        return r.status, data if binary else json.loads(data), dict(r.getheaders())
 
 
 BARE = """
@@ -352,7 +353,7 @@ try:
         n += 1
         gc.collect()
     err = ''
-except (OSError, StoreError) as e:
+except (OSError, StoreError, MemoryError) as e:
     err = repr(e)
 st = os.statvfs('/')
 print('FILL', n, st[3], repr(err))
@@ -361,7 +362,8 @@ print('FILL', n, st[3], repr(err))
 
 def devices_on_flash(n=1000):
     d = Path(tempfile.mkdtemp(prefix="bench-fill-"))
-    r = upy.device_run(FILL.format(n=n), d, "box", bundle="configurator", timeout=1800)
+    r = upy.device_run(FILL.format(n=n), d, "box", bundle="configurator", timeout=1800,
+                       frozen=True)  # the box as it must run on a 110 KB ESP32
     for line in r.stdout.splitlines():
         if line.startswith("FILL"):
             _, count, free, err = line.split(" ", 3)
@@ -378,23 +380,26 @@ def main():
     rows = []
     t0 = time.time()
 
-    f4, f16 = client_fleet(4 * KB), client_fleet(16 * KB)
-    try:
-        h4, h16 = min_heap(f4), min_heap(f16)
-        left = client_release_left(f4)
-    finally:
-        f4.stop_box()
-        f16.stop_box()
-    for size, h in ((4, h4), (16, h16)):
-        rows.append(row("client heap to provision a %d KB config (.mpy bundle)" % size,
-                        "over 256 KB" if h is None else round(h / KB, 2), "<= 32 KB",
-                        h is not None and h <= 32 * KB, "KB"))
-    grows = None if h4 is None or h16 is None else round((h16 - h4) / KB, 2)
-    rows.append(row("client peak heap growth, 16 KB vs 4 KB config", grows,
-                    "does not grow (<= 1 KB)", grows is not None and grows <= 1, "KB"))
-    rows.append(row("client heap to provision, frozen into firmware", "not measured",
-                    "<= 32 KB", False))
-    rows.append(row("client heap kept after release()", None if left is None else
+    heaps = {}
+    for frozen in (False, True):
+        f4, f16 = client_fleet(4 * KB, frozen=frozen), client_fleet(16 * KB, frozen=frozen)
+        try:
+            heaps[frozen] = min_heap(f4), min_heap(f16)
+            if not frozen:
+                left = client_release_left(f4)
+        finally:
+            f4.stop_box()
+            f16.stop_box()
+    for frozen, how in ((False, ".mpy bundle"), (True, "frozen firmware")):
+        h4, h16 = heaps[frozen]
+        for size, h in ((4, h4), (16, h16)):
+            rows.append(row("client heap to provision a %d KB config (%s)" % (size, how),
+                            "over 256 KB" if h is None else round(h / KB, 2), "<= 32 KB",
+                            h is not None and h <= 32 * KB, "KB"))
+        grows = None if h4 is None or h16 is None else round((h16 - h4) / KB, 2)
+        rows.append(row("client peak heap growth, 16 KB vs 4 KB config (%s)" % how, grows,
+                        "does not grow (<= 1 KB)", grows is not None and grows <= 1, "KB"))
+    rows.append(row("client heap kept after release() (.mpy bundle)", None if left is None else
                     round(left / KB, 2), "<= 6 KB", left is not None and left <= 6 * KB, "KB"))
     size, unused = client_bundle()
     rows.append(row("client .mpy bundle", round(size / KB, 2), "<= 16 KB", size <= 16 * KB,
@@ -402,9 +407,10 @@ def main():
     rows.append(row("client bundle modules never imported", len(unused), "0 (%s)" % " ".join(
         unused) if unused else "0", not unused))
 
-    for size in (4, 16):
-        ok, of, mem = ten_stations(size * KB)
-        rows.append(row("box at 110 KB: stations at once provisioned, %d KB configs" % size,
+    for size, frozen in ((4, True), (16, True), (4, False)):
+        ok, of, mem = ten_stations(size * KB, frozen)
+        rows.append(row("box at 110 KB (%s): stations at once, %d KB configs"
+                        % ("frozen" if frozen else ".mpy bundle", size),
                         "%d/%d (%d MemoryError)" % (ok, of, mem), "10/10, no MemoryError",
                         ok == of and mem == 0))
 

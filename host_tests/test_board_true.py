@@ -91,3 +91,100 @@ def test_a_stale_reason_from_an_earlier_attempt_does_not_fail_the_retry(tmp_path
     out = upy.device_run(STALE, tmp_path, "d1")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "STALE 201 201 127.0.4.2" in out.stdout
+
+
+FILL = """
+from configurator_fw.store import Store, StoreError
+from configurator_fw.vault import Vault
+from shared.board import Board
+import gc
+b = Board()
+s = Store(b, Vault.from_nvs(b))
+for i in range({start}, {stop}):
+    dev = 'sensor-%04d' % i
+    s.enroll(dev)
+    s.set_overrides(dev, {{'name': 'room %d' % i, 'mqtt': {{'user': dev,
+                          'password': 'pw-%08d' % i}}}})
+    gc.collect()
+print('FREE', b.free_blocks()[0])
+"""
+
+
+def test_a_thousand_devices_with_overrides_fit_the_flash_and_a_full_one_is_refused(tmp_path):
+    f = Fleet(tmp_path)
+    f.set_defaults(CFG)
+    for start in range(0, 999, 250):  # the operator's sessions, 250 devices each
+        out = f.boxrun(FILL.format(start=start, stop=min(999, start + 250)))
+    free = int(out.split("FREE ")[1])
+    assert free > 16, free  # what the exchanges' own rewrites need is left
+    f.enroll("sensor-1")  # the fixture's device, the 1,000th
+    with pytest.raises(AssertionError, match="the box holds at most 1000 devices"):
+        f.enroll("one-too-many")
+    f.start_box()
+    assert f.check("sensor-1") == ("ok", CFG)
+    f.stop_box()
+    rows = f.devices()
+    assert len(rows) == 1000 and rows["sensor-0998"]["ver"] > rows["sensor-0000"]["ver"]
+    # fill what is left with large overrides: refused with a clear error, nothing written
+    big = {"mqtt": {"cert": "-----BEGIN CERTIFICATE-----\n" + "A" * 64 * 50 + "\n"
+                    "-----END CERTIFICATE-----\n"}}
+    img = upy.flash_image(tmp_path, "box")
+    with pytest.raises(AssertionError, match="flash full: the overrides of sensor-0"):
+        for i in range(999):
+            before = img.read_bytes()
+            f.set_overrides("sensor-%04d" % i, big)
+    assert img.read_bytes() == before  # the refused change wrote nothing
+    f.start_box()
+    assert f.check("sensor-1")[0] == "unchanged"  # and the box still serves
+
+
+CUT = """
+from configurator_fw.store import Store
+from configurator_fw.vault import Vault
+from shared.board import Board
+import emu_boot
+b = Board()
+s = Store(b, Vault.from_nvs(b))
+{change}
+print('OPS', emu_boot.bdev.programs + emu_boot.bdev.erases)
+"""
+
+READ = """
+from configurator_fw.store import Store
+from configurator_fw.vault import Vault
+from shared.board import Board
+b = Board()
+s = Store(b, Vault.from_nvs(b))
+s.reconcile()
+print('CFG', s.version('sensor-1'), s.config('sensor-1')[1].decode())
+"""
+
+
+@pytest.mark.parametrize("change", [
+    "s.set_overrides('sensor-1', {'name': 'new name', 'mqtt': {'user': 'u2'}})",
+    "s.set_defaults({'ntp': 'ntp.example.org', 'mqtt': {'host': 'h2', 'port': 1883}})",
+])
+def test_a_power_cut_at_every_flash_write_of_a_store_change_leaves_old_or_new(tmp_path, change):
+    """The store's own write path on the emulated LittleFS, cut at each program and erase: after
+    the reboot the device's config is the old or the new one under one version, never torn."""
+    f = Fleet(tmp_path)
+    f.set_defaults(CFG)
+    f.enroll("sensor-1")
+    f.set_overrides("sensor-1", {"name": "old name"})
+    img = upy.flash_image(tmp_path, "box")
+    base = img.read_bytes()
+    old = _read(f)
+    ops = int(f.boxrun(CUT.format(change=change)).split("OPS ")[1])
+    new = _read(f)
+    assert old != new and old[0] < new[0] and ops >= 5, (old, new, ops)
+    for cut in range(1, ops + 1):
+        img.write_bytes(base)
+        r = upy.device_run(CUT.format(change=change), tmp_path, "box",
+                           env={"EMU_CUT_AT": str(cut)})
+        assert r.returncode == upy.CUT_EXIT, (cut, r.stdout + r.stderr)
+        assert _read(f) in (old, new), cut
+
+
+def _read(f):
+    out = f.boxrun(READ).split("CFG ")[1].split(" ", 1)
+    return int(out[0]), json.loads(out[1])

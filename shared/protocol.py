@@ -8,6 +8,7 @@ from shared.mac import hmac_parts
 VERSION = 1
 NONCE_LEN = 16
 MAX_CONFIG = 16384  # bytes of config JSON
+MAX_RECORDS = 32768  # bytes of a config's record stream (PROTOCOL.md s.3)
 TOTP_DIGITS = 6
 HELLO = "/api/v1/hello"
 AUTH = "/api/v1/auth"

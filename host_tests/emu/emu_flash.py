@@ -31,9 +31,10 @@ class Flash:
         return self.cut_at and n == self.cut_at
 
     def _cut(self):
-        self.dead = True
-        self.f.flush()
-        print("emu: power cut at flash operation", self.cut_at)
+        if not self.dead:  # anything the dying firmware still tries reaches nothing
+            self.dead = True
+            self.f.flush()
+            print("emu: power cut at flash operation", self.cut_at)
         sys.exit(CUT_EXIT)
 
     def _torn(self, n):
