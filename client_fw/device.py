@@ -39,6 +39,14 @@ class Device:
         except (p.Failure, SealError, ValueError):
             return None
 
+    def config_bytes(self, *keys, default=None):
+        """A string value of the stored config as UTF-8 bytes, decoded in place: one copy of a
+        large value (a PEM for ``ssl``'s cadata) where ``config_value`` needs two."""
+        try:
+            return self._storage().get(list(keys), True)
+        except (KeyError, TypeError, p.Failure, SealError, ValueError):
+            return default
+
     def config_value(self, *keys, default=None):
         """One value of the stored config, e.g. ``config_value("mqtt", "ca")`` for a PEM, read
         without the rest of the config in RAM; ``default`` if absent or not stored."""

@@ -56,14 +56,14 @@ class Storage:
         finally:
             f.close()
 
-    def get(self, keys):
+    def get(self, keys, text=False):
         """One value of the stored config (a str, number, list or object), the rest never in
         RAM; KeyError if absent, SealError if the file was tampered with."""
         if not self.version():
             raise KeyError("no config stored")
         reader, f = self.records()
         try:
-            return records.find(reader, keys)
+            return records.find(reader, keys, text)
         finally:
             f.close()
 

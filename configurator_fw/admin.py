@@ -31,9 +31,9 @@ def set_time(unix, board=None):
     """
     board = board or Board()
     s = _store(board)
-    print(timekeeper.set_time(board, unix, s.meta["floor"] if s.ready else 0))
+    print(timekeeper.set_time(board, unix, s.floor() if s.ready else 0))
     if s.ready:
-        s.raise_floor(unix, force=True)
+        s.set_floor(unix)
 
 
 def enroll(dev, host=None, port=None, board=None):

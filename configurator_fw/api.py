@@ -110,11 +110,12 @@ class DeviceApi:
             raise BadRequest("dev")
         cn = _hex(body, "cn", protocol.NONCE_LEN)
         sn = os.urandom(protocol.NONCE_LEN)
-        if not self.nonces.add(sn, (dev, cn, station), now):
-            return 503, {"v": _V, "error": "busy"}, {
-                "Retry-After": str(self.nonces.retry_after(now))}
         mk = self._mk
         key = protocol.device_key(mk, dev) if self._is_known(dev) else protocol.decoy_key(mk, dev)
+        # the key rides with the nonce: auth, which must come with this sn, does not derive it
+        if not self.nonces.add(sn, (dev, cn, station, key), now):
+            return 503, {"v": _V, "error": "busy"}, {
+                "Retry-After": str(self.nonces.retry_after(now))}
         box = self._box
         bp = protocol.mac(key, "cfgbox/1 box", box, dev, cn, sn, now)
         return 200, {"v": _V, "box": box, "sn": sn.hex(), "t": now, "bp": bp.hex()}, None
@@ -142,17 +143,15 @@ class DeviceApi:
             return _locked(lockout.retry_after(rec["lock"], now))
         if not self.clock_ok:
             return 503, {"v": _V, "error": "clock"}, {"Retry-After": "60"}
-        if issued != (dev, cn, station) or rec is None or rec["state"] == "revoked":
+        if issued is None or issued[:3] != (dev, cn, station) or rec is None \
+                or rec["state"] == "revoked":
             return self._fail(dev, rec, station, now)
-        dk = protocol.device_key(self._mk, dev)
+        dk = issued[3]  # the device key hello derived (a decoy's never reaches here: no record)
         secret = self.store.totp_secret(dev)
         box = self._box
         found = None
-        base = otp.counter_at(now)
         prk = extract(cn + sn, dk)  # SK's extract step is the same for every candidate code
-        for c in range(base - 1, base + 2):
-            if c <= rec["ctr"]:
-                continue
+        for c in otp.steps(now, rec["ctr"]):
             sk = expand(prk, protocol.tr("cfgbox/1 session", box, dev, otp.hotp(secret, c)), 32)
             if protocol.mac_ok(sk, dp, "cfgbox/1 dev", box, dev, cn, sn) and found is None:
                 found = (c, sk)
@@ -160,8 +159,7 @@ class DeviceApi:
             return self._fail(dev, rec, station, now)
         rec["ctr"], rec["fails"], rec["lock"], rec["seen"] = found[0], 0, 0, now
         rec["st"] = self._pending.pop(dev, rec["st"])
-        self.store.save_device(dev, rec)  # persisted before the answer leaves
-        self.store.raise_floor(now)
+        self.store.save_device(dev, rec)  # persisted before the answer leaves (the time floor too)
         self.stations.ok(station)
         sid = os.urandom(protocol.NONCE_LEN)
         ver = max(self.defaults_rev, rec["orev"])

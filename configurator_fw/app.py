@@ -1,4 +1,5 @@
 # HTTP transport of the box: microdot routes, input caps, JSON errors; the logic is in api.py.
+import asyncio
 import json
 
 from microdot import Microdot, Request
@@ -8,6 +9,37 @@ from shared import protocol
 MAX_BODY = 2048
 MAX_LINE = 512
 MAX_DEPTH = 4
+STREAMS = 4  # configs sent at once: each holds ~5 KB of buffers and cipher state
+
+
+class _Slots:
+    """At most ``n`` config streams at once; the others wait their turn (their sessions stay
+    valid for 60 s). A stream its connection never finished frees its slot after 60 s."""
+
+    def __init__(self, n):
+        self.n = n
+        self.busy = {}  # id(stream) -> when it started
+        self.event = asyncio.Event()
+
+    async def take(self, key, now):
+        while True:
+            for k in [k for k, t in self.busy.items() if now() - t >= 60]:
+                del self.busy[k]
+            if len(self.busy) < self.n:
+                self.busy[key] = now()
+                return
+            self.event.clear()
+            await self.event.wait()
+
+    def give(self, key):
+        self.busy.pop(key, None)
+        self.event.set()
+
+    def guard(self, stream):
+        try:
+            yield from stream
+        finally:
+            self.give(id(stream))
 
 
 def _json_error(status, msg, headers=None):
@@ -39,6 +71,7 @@ def make_app(api, clock):
     Request.max_body_length = MAX_BODY
     Request.max_readline = MAX_LINE
     app = Microdot()
+    slots = _Slots(STREAMS)
 
     async def device_route(request):
         try:
@@ -52,7 +85,8 @@ def make_app(api, clock):
         if headers:
             h.update(headers)
         if not isinstance(out, dict):  # a config streamed as it is made (api.DeviceApi._stream)
-            return out, status, h
+            await slots.take(id(out), clock)
+            return slots.guard(out), status, h
         return json.dumps(out), status, h
 
     for path in (protocol.HELLO, protocol.AUTH, protocol.CONFIG, protocol.ACK):

@@ -19,7 +19,7 @@ def start(board):
     ap = board.wlan("ap")
     ap.config(ssid=m["ssid"], key=store.psk(), authmode=3, max_clients=m["max_clients"])
     ap.active(True)
-    trusted, why = timekeeper.at_boot(board, m["floor"])
+    trusted, why = timekeeper.at_boot(board, store.floor())
     print("cfgbox: clock", why if trusted else why + "; until then every auth answers 503 clock")
     api = DeviceApi(store, clock_ok=trusted)
     return store, api, ap.ifconfig()[0]

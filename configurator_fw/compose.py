@@ -1,7 +1,45 @@
-# A device's config composed on the fly: the fleet defaults with the device's overrides applied as
-# a JSON Merge Patch (RFC 7386), both read as sorted record streams (shared/records.py) and the
-# result written as one, record by record. Neither input nor the result is ever whole in RAM.
-from shared.records import DELETE, OBJECT, SEP, header
+# Config records made, and composed on the fly: a JSON object as its sorted record stream
+# (shared/records.py), and a device's config as the fleet defaults with the device's overrides
+# applied as a JSON Merge Patch (RFC 7386), both read as record streams and the result written as
+# one, record by record. Neither input nor the result is ever whole in RAM.
+import json
+
+from shared.records import DELETE, MAX_PATH, MAX_VALUE, OBJECT, SEP, VALUE, RecordError
+
+
+def header(kind, path, vlen):
+    """The bytes that open a record."""
+    if len(path) > MAX_PATH or vlen > MAX_VALUE:
+        raise RecordError("record too large")
+    return bytes((kind, len(path))) + path + vlen.to_bytes(3, "big")
+
+
+def flatten(obj, patch=False, prefix=None, out=None):
+    """The records of a JSON object, sorted; ``patch`` turns None into DELETE (an override)."""
+    if out is None:
+        out = []
+    for k in obj:
+        if not isinstance(k, str) or "\x00" in k:
+            raise RecordError("key %r" % (k,))
+        path = k.encode() if prefix is None else prefix + SEP + k.encode()
+        if len(path) > MAX_PATH:
+            raise RecordError("path too long: %r" % (path,))
+        v = obj[k]
+        if isinstance(v, dict):
+            out.append((path, OBJECT, b""))
+            flatten(v, patch, path, out)
+        elif v is None and patch:
+            out.append((path, DELETE, b""))
+        else:
+            out.append((path, VALUE, json.dumps(v).encode()))
+    if prefix is None:
+        out.sort(key=lambda r: r[0])
+    return out
+
+
+def encode(records):
+    """A whole record stream as bytes (for small ones: overrides, tests)."""
+    return b"".join(header(k, p, len(v)) + v for p, k, v in records)
 
 
 def _under(path, top):

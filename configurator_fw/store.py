@@ -7,9 +7,10 @@
 # TOTP secrets (written at enrolment only); o/NN.json the sealed overrides with the revision they
 # were written at, in one atomic write (a large one gets a file of its own, o/DEV.REV.bin). The
 # state's "orev" caches that revision for the exchanges; reconcile() repairs it at boot should a
-# power cut have fallen between the two writes. Every write is atomic (Board.write_atomic) and
-# every secret goes through the Vault. An operator's change that would not fit the flash is
-# refused before anything is written, leaving room for the exchanges' own rewrites.
+# power cut have fallen between the two writes (box.json names the device being changed). Every
+# write is atomic (Board.write_atomic) and every secret goes through the Vault. An operator's
+# change that would not fit the flash is refused before anything is written, leaving room for
+# the exchanges' own rewrites.
 #
 # Configs are record streams (shared/records.py): defaults.bin is its revision (4 bytes) then the
 # defaults sealed as a stream under the label "defaults@REV"; overrides are sealed the same way
@@ -18,6 +19,7 @@
 import hashlib
 import json
 
+from configurator_fw import compose
 from shared import config, protocol, records
 from shared.records import RecordReader
 
@@ -26,7 +28,6 @@ MAX_DEVICES = 1000
 _BUCKETS = 64
 _INLINE = 1024  # sealed overrides up to this size live in their bucket; larger ones in a file
 _RESERVE = 16  # blocks kept free for the exchanges' rewrites and LittleFS's metadata
-_FLOOR_EVERY = 600  # seconds between writes of the time floor (PROTOCOL.md s.4)
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 
@@ -155,17 +156,27 @@ class Store:
     def psk(self):
         return self.v.open(self.b.read(_DIR + "/psk.bin"), "psk").decode()
 
-    def bump(self):
+    def bump(self, pending=None):
+        """The next revision, persisted first; ``pending`` names a device whose overrides change
+        under it, until reconcile() at the next boot has checked the change landed whole."""
         self.meta["rev"] += 1
+        if pending:
+            self.meta["pending"] = pending
         self._save_meta()
         return self.meta["rev"]
 
-    def raise_floor(self, now, force=False):
-        """Persist ``now`` as the time floor when it is 10 minutes past the stored one (or
-        ``force``): one write per 10 minutes at most, never one per exchange."""
-        if now > self.meta["floor"] and (force or now - self.meta["floor"] >= _FLOOR_EVERY):
-            self.meta["floor"] = now
+    def set_floor(self, unix):
+        """Persist a time the clock was set to: it may never be set behind it again."""
+        if unix > self.meta["floor"]:
+            self.meta["floor"] = unix
             self._save_meta()
+
+    def floor(self):
+        """The earliest the clock can be now: past the last time it was set and every time a
+        code was accepted (a device's last step, less the one step of skew the box allows).
+        Derived from the device records the exchanges write anyway: no write of its own."""
+        step = max([rec["ctr"] for _, rec in self.devices()] or [-1])
+        return max(self.meta["floor"], (step - 1) * 30)
 
     # -- devices
     def device(self, dev):
@@ -220,13 +231,13 @@ class Store:
         """Stream ``recs`` sealed under the vault with label LABEL@REV to ``write``."""
         w = self.v.writer("%s@%d" % (label, rev), write)
         for path, kind, value in recs:
-            w.write(records.header(kind, path, len(value)))
+            w.write(compose.header(kind, path, len(value)))
             w.write(value)
         w.close()
         return w.length
 
     def _put_stream(self, name, label, obj, rev, patch=False):
-        recs = records.flatten(obj, patch)
+        recs = compose.flatten(obj, patch)
         self._write(name, rev.to_bytes(4, "big"),
                     lambda write: self._seal_records(recs, label, rev, write))
 
@@ -269,24 +280,25 @@ class Store:
         return rev, RecordReader(sealed.readinto), sealed, f
 
     def reconcile(self):
-        """At boot: each device's cached overrides revision as its bucket says, and no file
-        left over from an interrupted change. Returns how many records were repaired."""
+        """At boot, after a change of overrides that a power cut interrupted: the device's cached
+        overrides revision as its bucket says, and no file of it left over. box.json names that
+        device from the start of the change (bump) to here. Returns how many were repaired."""
+        dev = self.meta.get("pending")
+        if not dev:
+            return 0
+        entry = self._overrides_entry(dev)
+        rec = self.device(dev)
         fixed = 0
-        keep = set()
+        if rec is not None and rec["orev"] != (entry[0] if entry else 0):
+            rec["orev"] = entry[0] if entry else 0
+            self.save_device(dev, rec)
+            fixed = 1
+        keep = entry[1] if entry else None
         for name in self.b.listdir(_DIR + "/o"):
-            if not name.endswith(".json"):
-                continue
-            for dev, (rev, box) in self._read_json("o/" + name, {}).items():
-                if box.endswith(".bin"):
-                    keep.add(box)
-                rec = self.device(dev)
-                if rec is not None and rec["orev"] != rev:
-                    rec["orev"] = rev
-                    self.save_device(dev, rec)
-                    fixed += 1
-        for name in self.b.listdir(_DIR + "/o"):
-            if name.endswith(".bin") and name not in keep:
+            if name.startswith(dev + ".") and name.endswith(".bin") and name != keep:
                 self.b.remove(_DIR + "/o/" + name)
+        del self.meta["pending"]
+        self._save_meta()
         return fixed
 
     def defaults(self):
@@ -318,12 +330,10 @@ class Store:
     def config(self, dev):
         """(version, config JSON bytes) of an enrolled device, composed whole: for the
         operator's tools and tests. Devices get theirs streamed (api.py)."""
-        from configurator_fw.compose import compose
-
         rev, d_reader, d_sealed, f = self.open_defaults()
         orev, o_reader, o_sealed, o_file = self.open_overrides(dev)
         parts = []
-        for _ in compose(d_reader, o_reader, lambda b: parts.append(bytes(b))):
+        for _ in compose.compose(d_reader, o_reader, lambda b: parts.append(bytes(b))):
             pass
         d_sealed.verify()
         f.close()
@@ -371,14 +381,16 @@ class Store:
             raise StoreError("overrides must be a JSON object")
         self._check(dev, self.defaults(), overrides)
         try:
-            recs = records.flatten(overrides, True)
+            recs = compose.flatten(overrides, True)
         except records.RecordError as e:
             raise StoreError("overrides of %s: %s" % (dev, e)) from None
         bucket_name = "o/" + _bucket(dev)
         bucket = self._read_json(bucket_name, {})
         size = sum(5 + len(p) + len(v) for p, _, v in recs) + 65
         self._room(size * 2 + len(json.dumps(bucket)), "the overrides of " + dev)
-        rev = self.bump()
+        if self.meta.get("pending"):
+            self.reconcile()
+        rev = self.bump(dev)
         sealed = []
         self._seal_records(recs, "ov:" + dev, rev, lambda b: sealed.append(bytes(b)))
         box = b"".join(sealed)
@@ -396,3 +408,5 @@ class Store:
             self.b.remove(_DIR + "/o/" + old[1])
         rec["orev"] = rev
         self.save_device(dev, rec)
+        del self.meta["pending"]  # landed whole
+        self._save_meta()

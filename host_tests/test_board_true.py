@@ -1,5 +1,6 @@
 # The firmware on the board-true harness where the old harness was kinder than the board: a box
 # that powers on at 2000-01-01, the port's WLAN status codes as the client sees them.
+import hashlib
 import json
 
 import pytest
@@ -188,3 +189,66 @@ def test_a_power_cut_at_every_flash_write_of_a_store_change_leaves_old_or_new(tm
 def _read(f):
     out = f.boxrun(READ).split("CFG ")[1].split(" ", 1)
     return int(out[0]), json.loads(out[1])
+
+
+def pem(kind, lines):
+    return "-----BEGIN %s-----\n%s-----END %s-----\n" % (kind, ("A" * 64 + "\n") * lines, kind)
+
+
+BIG = dict(CFG, mqtt=dict(CFG["mqtt"], ca=pem("CERTIFICATE", 200), cert=pem("CERTIFICATE", 20),
+                          key=pem("PRIVATE KEY", 20)))
+
+
+def test_a_16k_config_provisions_a_client_within_its_32k_and_one_value_reads_alone(tmp_path):
+    assert 15000 < len(json.dumps(BIG)) <= 16384
+    f = Fleet(tmp_path, clients_frozen=True)  # client firmware frozen, as for a 32 KB budget
+    f.set_defaults(BIG)
+    f.enroll("sensor-1")
+    f.start_box()
+    try:
+        assert f.check("sensor-1", heap=upy.CLIENT_HEAP) == ("ok", BIG)
+        # the application (with the board's heap, not the client's 32 KB) takes its CA for TLS
+        # without the rest of the config in RAM
+        out = f.devrun("sensor-1", "from client_fw.device import Device\n"
+                       "from shared.board import Board\nimport gc, hashlib\n"
+                       "ca = Device(Board()).config_bytes('mqtt', 'ca')\ngc.collect()\n"
+                       "print('CA', len(ca), hashlib.sha256(ca).digest().hex())")
+        want = BIG["mqtt"]["ca"].encode()
+        assert "CA %d %s" % (len(want), hashlib.sha256(want).hexdigest()) in out
+        port = f.devrun("sensor-1", "from client_fw.device import Device\n"
+                        "from shared.board import Board\n"
+                        "print('PORT', Device(Board()).config_value('mqtt', 'port'))",
+                        heap=upy.CLIENT_HEAP)
+        assert "PORT 8883" in port
+        missing = f.devrun("sensor-1", "from client_fw.device import Device\n"
+                           "from shared.board import Board\n"
+                           "print('X', Device(Board()).config_value('mqtt', 'nope', default=7))",
+                           heap=upy.CLIENT_HEAP)
+        assert "X 7" in missing
+    finally:
+        f.stop_box()
+
+
+def test_ten_stations_at_once_with_16k_configs_on_a_box_at_110k(tmp_path):
+    import subprocess
+
+    f = Fleet(tmp_path)  # the box frozen, at the board's 110 KB
+    f.set_defaults(BIG)
+    names = ["s%d" % i for i in range(10)]
+    for n in names:
+        f.enroll(n)
+    f.start_box()
+    script = ("from client_fw.device import Device\nfrom shared.board import Board\n"
+              "print('STATUS', Device(Board(), sleep_ms=lambda ms: None).check(force=True, "
+              "attempts=3))")
+    try:
+        procs = [subprocess.Popen(upy.board_cmd(script, upy.ESP32_HEAP), text=True,
+                                  cwd=upy.device_dir(tmp_path, n), env=upy.board_env(tmp_path, n),
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                 for n in names]
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        f.stop_box()
+    assert all("STATUS ok" in o for o in outs), outs
+    assert "MemoryError" not in f.box_log_text() and "Traceback" not in f.box_log_text()
+    assert all(f.stored_config(n) == BIG for n in names)

@@ -1,7 +1,6 @@
 # HOTP (RFC 4226) and TOTP (RFC 6238): pure functions of the secret and a counter or Unix time.
 import hashlib
 
-from shared.ct import equal
 from shared.mac import hmac_parts
 
 _ALGOS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
@@ -38,24 +37,8 @@ def totp(secret, unix_time, digits=6, algo="sha1", step=STEP, t0=0):
     return hotp(secret, counter_at(unix_time, step, t0), digits, algo)
 
 
-def verify_totp(
-    secret, code, unix_time, window=1, last_counter=-1, digits=6, algo="sha1", step=STEP, t0=0
-):
-    """Check ``code`` against the steps ``window`` either side of ``unix_time``.
-
-    Steps at or below ``last_counter`` (the last one accepted for this secret) are never
-    accepted, so each code is good once (RFC 6238 section 5.2). Returns the matched counter,
-    which the caller stores as the new ``last_counter``, or None. Every candidate is computed
-    and compared in constant time, whichever matches.
-    """
-    if isinstance(code, str):
-        code = code.encode()
-    now = counter_at(unix_time, step, t0)
-    found = None
-    for c in range(now - window, now + window + 1):
-        if c < 0:
-            continue
-        ok = equal(hotp(secret, c, digits, algo).encode(), code)
-        if ok and c > last_counter and found is None:
-            found = c
-    return found
+def steps(unix_time, last_counter=-1, window=1, step=STEP):
+    """The time steps a code may be accepted for at ``unix_time``: ``window`` either side, and
+    only those after ``last_counter``, so each code is good once (RFC 6238 section 5.2)."""
+    now = counter_at(unix_time, step)
+    return range(max(now - window, last_counter + 1, 0), now + window + 1)

@@ -1,5 +1,6 @@
 # A config as a stream of records (docs/PROTOCOL.md s.3): what the box merges on the fly, what
 # travels sealed, what the device stores and reads one value of, each through a small buffer.
+# Reading them is here, for both ends; making them is the box's alone (configurator_fw/compose.py).
 #
 # record = kind (1) | path length (1) | path | value length (3, big-endian) | value
 # kind: OBJECT (an object stands at path; no value), VALUE (a JSON text), DELETE (an override's
@@ -19,41 +20,6 @@ MAX_VALUE = (1 << 24) - 1
 
 class RecordError(ValueError):
     """A record stream that is not well formed: truncated, or a path or key out of bounds."""
-
-
-def header(kind, path, vlen):
-    """The bytes that open a record."""
-    if len(path) > MAX_PATH or vlen > MAX_VALUE:
-        raise RecordError("record too large")
-    return bytes((kind, len(path))) + path + vlen.to_bytes(3, "big")
-
-
-def flatten(obj, patch=False, prefix=None, out=None):
-    """The records of a JSON object, sorted; ``patch`` turns None into DELETE (an override)."""
-    if out is None:
-        out = []
-    for k in obj:
-        if not isinstance(k, str) or "\x00" in k:
-            raise RecordError("key %r" % (k,))
-        path = k.encode() if prefix is None else prefix + SEP + k.encode()
-        if len(path) > MAX_PATH:
-            raise RecordError("path too long: %r" % (path,))
-        v = obj[k]
-        if isinstance(v, dict):
-            out.append((path, OBJECT, b""))
-            flatten(v, patch, path, out)
-        elif v is None and patch:
-            out.append((path, DELETE, b""))
-        else:
-            out.append((path, VALUE, json.dumps(v).encode()))
-    if prefix is None:
-        out.sort(key=lambda r: r[0])
-    return out
-
-
-def encode(records):
-    """A whole record stream as bytes (for small ones: overrides, tests)."""
-    return b"".join(header(k, p, len(v)) + v for p, k, v in records)
 
 
 class RecordReader:
@@ -150,9 +116,45 @@ def unflatten(reader):
             raise RecordError("a merged config holds no DELETE")
 
 
-def find(reader, keys):
+_ESC = {ord("n"): 10, ord("t"): 9, ord("r"): 13, ord("b"): 8, ord("f"): 12, ord("/"): 47,
+        ord("\\"): 92, ord('"'): 34}
+
+
+def unescape(buf):
+    """The JSON string text in bytearray ``buf`` ('"...\\n..."') decoded to its UTF-8 bytes in
+    place (an escape never decodes longer than it is): one copy of a large value, not two."""
+    if len(buf) < 2 or buf[0] != 34 or buf[-1] != 34:
+        raise TypeError("not a string")
+    i, j, end = 1, 0, len(buf) - 1
+    while i < end:
+        c = buf[i]
+        if c == 92:
+            e = buf[i + 1]
+            if e == 117:  # \uXXXX, a surrogate pair as one code point
+                cp = int(bytes(buf[i + 2 : i + 6]), 16)
+                i += 6
+                if 0xD800 <= cp < 0xDC00 and buf[i] == 92 and buf[i + 1] == 117:
+                    low = int(bytes(buf[i + 2 : i + 6]), 16) - 0xDC00
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + low
+                    i += 6
+                for b in chr(cp).encode():
+                    buf[j] = b
+                    j += 1
+                continue
+            buf[j] = _ESC[e]
+            i += 2
+        else:
+            buf[j] = c
+            i += 1
+        j += 1
+    buf[j:] = b""
+    return buf
+
+
+def find(reader, keys, text=False):
     """The value at ``keys`` (a list of str) from a merged stream: an object is rebuilt from its
-    records, a value parsed alone; KeyError if absent. Only that part is held in RAM."""
+    records, a value parsed alone; KeyError if absent. Only that part is held in RAM. ``text``
+    gives a string value as UTF-8 bytes decoded in place (a PEM for TLS: one copy)."""
     want = SEP.join(k.encode() for k in keys)
     while True:
         r = reader.next()
@@ -162,7 +164,9 @@ def find(reader, keys):
         if path != want:
             continue
         if kind == VALUE:
-            return json.loads(reader.value())
+            return unescape(reader.value()) if text else json.loads(reader.value())
+        if text:
+            raise TypeError("not a string")
         out = {}
         while True:
             r = reader.next()

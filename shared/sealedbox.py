@@ -224,13 +224,3 @@ class SealReader:
         self._mac.update(len(self._aad).to_bytes(4, "big"))
         if not equal(self._mac.digest(), memoryview(self._ct)[:_TAG]) or self._bad:
             raise SealError("sealed box authentication")
-
-
-def seal(key, plaintext, aad=b""):
-    """Seal ``plaintext`` under ``key`` (see ``SealKey.seal``)."""
-    return SealKey(key).seal(plaintext, aad)
-
-
-def unseal(key, box, aad=b""):
-    """Open a box sealed under ``key`` (see ``SealKey.open``); raises ``SealError``."""
-    return SealKey(key).open(box, aad)

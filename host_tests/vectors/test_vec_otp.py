@@ -39,20 +39,6 @@ class TestHotpTotp(unittest.TestCase):
         self.assertRaises(ValueError, otp.hotp, SEED20, 0, 9)
         self.assertRaises(ValueError, otp.hotp, SEED20, 0, 6, "md5")
 
-    def test_verify_window_and_single_use(self):
-        t = 1234567890
-        c = otp.counter_at(t)
-        code = otp.totp(SEED20, t)
-        self.assertEqual(otp.verify_totp(SEED20, code, t), c)
-        self.assertEqual(otp.verify_totp(SEED20, code, t + 30), c)  # one step late
-        self.assertEqual(otp.verify_totp(SEED20, code, t - 30), c)  # one step early
-        self.assertIsNone(otp.verify_totp(SEED20, code, t + 60))  # outside the window
-        self.assertIsNone(otp.verify_totp(SEED20, code, t, last_counter=c))  # used once
-        self.assertIsNone(otp.verify_totp(SEED20, "000000", t))
-        self.assertIsNone(otp.verify_totp(SEED20, code[:5], t))
-        nxt = otp.totp(SEED20, t + 30)
-        self.assertEqual(otp.verify_totp(SEED20, nxt, t, last_counter=c), c + 1)
-
 
 class TestBase32(unittest.TestCase):
     def test_rfc4648(self):
