@@ -7,6 +7,8 @@
 import os
 import sys
 
+import utime
+
 BLOCK = 4096
 BLOCKS = 512  # a 2 MiB "vfs" partition, as in the port's default partition table
 CUT_EXIT = 99
@@ -19,6 +21,7 @@ class Flash:
         self.blocks = blocks
         self.programs = 0  # program (write) operations since power-on
         self.erases = 0
+        self.us = 0  # host time spent in this emulation (what on a board is the C driver)
         cut = os.getenv("EMU_CUT_AT")
         self.cut_at = int(cut) if cut else 0
         self.dead = False
@@ -41,8 +44,10 @@ class Flash:
         return int.from_bytes(os.urandom(2), "big") % (n + 1)
 
     def readblocks(self, block, buf, offset=0):
+        t = utime.ticks_us()
         self.f.seek(block * BLOCK + offset)
         self.f.readinto(buf)
+        self.us += utime.ticks_diff(utime.ticks_us(), t)
 
     def _erase(self, block):
         self.erases += 1
@@ -58,6 +63,7 @@ class Flash:
             self._cut()
 
     def writeblocks(self, block, buf, offset=None):
+        t = utime.ticks_us()
         if offset is None:  # a simple write erases the blocks first
             for b in range(block, block + (len(buf) + BLOCK - 1) // BLOCK):
                 self._erase(b)
@@ -72,6 +78,7 @@ class Flash:
             self.f.write(data)
         if cut:
             self._cut()
+        self.us += utime.ticks_diff(utime.ticks_us(), t)
 
     def ioctl(self, op, arg):
         if op == 4:  # block count
@@ -79,7 +86,9 @@ class Flash:
         if op == 5:  # block size
             return BLOCK
         if op == 6:  # erase
+            t = utime.ticks_us()
             self._erase(arg)
+            self.us += utime.ticks_diff(utime.ticks_us(), t)
             return 0
         if op == 3:  # sync
             self.f.flush()
