@@ -82,10 +82,6 @@ class DeviceApi:
                 hi = mid
         return False
 
-    def status_of(self, dev, rec):
-        """The latest status of ``dev``: from RAM if newer than its stored record."""
-        return self._pending.get(dev, rec["st"] if rec else None)
-
     def handle(self, path, body, station, now):
         """Answer one request: (status, JSON-able dict, extra headers or None)."""
         if not isinstance(body, dict):

@@ -101,6 +101,7 @@ class Store:
         self.meta = None
         self._mk = None
         self._count = None  # enrolled devices, counted once
+        self._state = None  # (name, dict) of the state bucket read last: auth reads, then writes
         try:
             self.meta = json.loads(board.read(_DIR + "/box.json"))
         except OSError:
@@ -179,18 +180,28 @@ class Store:
         return max(self.meta["floor"], (step - 1) * 30)
 
     # -- devices
+    def _state_bucket(self, dev):
+        name = "d/" + _bucket(dev)
+        if self._state is None or self._state[0] != name:
+            self._state = None  # a failed read leaves nothing stale behind
+            self._state = (name, self._read_json(name, {}))
+        return self._state
+
     def device(self, dev):
         """The device's state (dict) or None. Holds no secret."""
         if not valid_id(dev):
             return None
-        return self._read_json("d/" + _bucket(dev), {}).get(dev)
+        rec = self._state_bucket(dev)[1].get(dev)
+        return dict(rec) if rec is not None else None
 
     def save_device(self, dev, rec):
-        """Rewrite ``dev``'s state (its bucket: one small file)."""
-        name = "d/" + _bucket(dev)
-        bucket = self._read_json(name, {})
-        bucket[dev] = rec
-        self._write(name, json.dumps(bucket))
+        """Rewrite ``dev``'s state (its bucket: one small file). The bucket as read last is
+        reused (the store is its only writer while the box runs); it changes only once written."""
+        name, bucket = self._state_bucket(dev)
+        new = dict(bucket)
+        new[dev] = rec
+        self._write(name, json.dumps(new))
+        self._state = (name, new)
 
     def devices(self):
         """Every enrolled device as (id, state), one bucket file read at a time."""

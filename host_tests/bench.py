@@ -153,7 +153,8 @@ def ten_stations(size, box_frozen=True):
     procs = []
     try:
         for n in names:
-            script = CHECK  # Device.check's own retries and back-off (4 attempts)
+            # Device.check's own retries and back-off (4 attempts)
+            script = CHECK.replace("sleep_ms=lambda ms: None", "")
             procs.append(subprocess.Popen(upy.board_cmd(script, upy.ESP32_HEAP), text=True,
                                           cwd=upy.device_dir(d, n), env=upy.board_env(d, n),
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
@@ -193,31 +194,7 @@ def counted(*a):
 b.write_atomic = counted
 store.b = b
 
-class Wire:
-    def __init__(self, status, out, headers):
-        self.status = status
-        self.retry = int(headers['Retry-After']) if headers and 'Retry-After' in headers else None
-        self.json_body = isinstance(out, dict)
-        self._out = out
-        self._chunk = b''
-    def json(self):
-        return json.loads(json.dumps(self._out))
-    def readinto(self, buf):
-        while not self._chunk:
-            try:
-                self._chunk = next(self._out)
-            except StopIteration:
-                return 0
-        n = min(len(buf), len(self._chunk))
-        buf[:n] = self._chunk[:n]
-        self._chunk = self._chunk[n:]
-        return n
-    def close(self):
-        pass
-
-def wire(host, port, path, obj, src=None):
-    return Wire(*api.handle(path, json.loads(json.dumps(obj)), src, clock[0]))
-
+{wire}
 provision.post = wire
 boot = provision.read_bootstrap(b)
 storage = Storage(b, boot['dev'], boot['dk'])
@@ -244,7 +221,8 @@ def box_drift_and_writes(n=1000):
     exchange in steady state, microseconds per exchange spent in the emulated flash driver), the
     box's device API and a client exchange in one board (frozen firmware)."""
     d = Path(tempfile.mkdtemp(prefix="bench-drift-"))
-    r = upy.device_run(DRIFT.format(cfg=json.dumps(config_of(4 * KB)), n=n), d, "box",
+    script = DRIFT.format(cfg=json.dumps(config_of(4 * KB)), n=n, wire="{wire}")
+    r = upy.device_run(script.replace("{wire}", upy.WIRE), d, "box",
                        bundle="configurator", timeout=1200, frozen=True)
     for line in r.stdout.splitlines():
         if line.startswith("DRIFT"):

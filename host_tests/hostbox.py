@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from configurator_fw.api import DeviceApi
-from configurator_fw.store import Store
+from configurator_fw.store import Store, _bytes_source
 from configurator_fw.vault import Vault
 from shared import otp, protocol, records
 from shared.board import Board
@@ -112,17 +112,7 @@ class HostDevice:
         return out["ver"], out.get("plain")
 
 
-def source(data):
-    """``readinto`` over bytes, for the record and sealed-stream readers."""
-    pos = [0]
-
-    def read(buf):
-        n = min(len(buf), len(data) - pos[0])
-        buf[:n] = data[pos[0] : pos[0] + n]
-        pos[0] += n
-        return n
-
-    return read
+source = _bytes_source  # ``readinto`` over bytes, as the box reads small sealed streams
 
 
 def new_api(root, devices=(), clock_ok=True):

@@ -24,32 +24,7 @@ store.set_defaults({'mqtt': {'host': 'm', 'ca': pem}, 'ntp': 'pool.ntp.org'})
 api = DeviceApi(store)
 clock = [1795219200]
 
-class Wire:
-    # the HTTP hop replaced: the answer as the client's Response gives it
-    def __init__(self, status, out, headers):
-        self.status = status
-        self.retry = int(headers['Retry-After']) if headers and 'Retry-After' in headers else None
-        self.json_body = isinstance(out, dict)
-        self._out = out
-        self._chunk = b''
-    def json(self):
-        return json.loads(json.dumps(self._out))
-    def readinto(self, buf):
-        while not self._chunk:
-            try:
-                self._chunk = next(self._out)
-            except StopIteration:
-                return 0
-        n = min(len(buf), len(self._chunk))
-        buf[:n] = self._chunk[:n]
-        self._chunk = self._chunk[n:]
-        return n
-    def close(self):
-        pass
-
-def wire(host, port, path, obj, src=None):
-    return Wire(*api.handle(path, json.loads(json.dumps(obj)), src, clock[0]))
-
+{wire}
 provision.post = wire
 boot = provision.read_bootstrap(b)
 storage = Storage(b, boot['dev'], boot['dk'])
@@ -75,7 +50,8 @@ print('HEAP', first, last)
 
 def test_heap_after_many_exchanges_is_heap_after_the_first(tmp_path):
     # one board with both bundles on its flash
-    r = upy.device_run(SCRIPT, tmp_path, "box", bundle="configurator+client")
+    r = upy.device_run(SCRIPT.replace("{wire}", upy.WIRE), tmp_path, "box",
+                       bundle="configurator+client")
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     statuses = re.search(r"^STATUSES (\S+) (\d+) (\d+)$", out, re.M)

@@ -3,7 +3,8 @@
 # The world clock is a file under $EMU_DIR that the test controls ("origin elapsed_ms": the Unix
 # second at which the world started and the milliseconds since). It never reads the host's wall
 # clock: time moves only when the test advances it or a board sleeps (time.sleep* advances the
-# world by the time slept, as waiting does). A board's uptime is the world time since its
+# world by the time slept, as waiting does, and gives the other boards' processes a hundredth of
+# it in host time to make progress meanwhile; no outcome depends on that host time). A board's uptime is the world time since its
 # power-on; its clock (time.time(), machine.RTC) counts seconds from 2000-01-01 as the ESP32 port
 # does, starting at 0 at every power-on: there is no battery. Like the ESP32's RTC timer, the
 # clock and RTC.memory() survive a software reset (machine.reset(), a new run after one) but not
@@ -58,7 +59,8 @@ def advance_ms(ms):
         f.seek(0)
         f.write(b"%015d %015d\n" % (origin, now))
         f.flush()
-    utime.sleep_ms(0)  # let the other boards' processes run
+    # let the other boards' processes run: a hundredth of the time, in the host's, bounded
+    utime.sleep_ms(min(ms // 100, 50))
 
 
 def uptime_ms():
