@@ -151,15 +151,23 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
         raise Failure(BUSY, (last - step) * otp.STEP)
     step = max(step, last + 1)
     sk = protocol.session_key(dk, cn, sn, box, dev, otp.hotp(boot["totp"], step))
-    a = call(protocol.AUTH, {"v": v, "dev": dev, "cn": cn.hex(), "sn": sn.hex(),
-                             "dp": protocol.mac(sk, "cfgbox/1 dev", box, dev, cn, sn).hex()})
+    # counted as used before it is sent: the box may accept it and its answer be lost, and the
+    # box never takes a step twice (a retry with it would be refused as a failure); a refusal
+    # that does arrive gives it back
+    used_step(step)
+    try:
+        a = call(protocol.AUTH, {"v": v, "dev": dev, "cn": cn.hex(), "sn": sn.hex(),
+                                 "dp": protocol.mac(sk, "cfgbox/1 dev", box, dev, cn, sn).hex()})
+    except Failure as f:
+        if f.status != NET:
+            used_step(last)
+        raise
     try:
         sid = bytes.fromhex(a.get("sid", ""))
     except (ValueError, TypeError, AttributeError):
         sid = b""
     if not protocol.mac_ok(sk, a.get("ap"), "cfgbox/1 auth-ok", sid, dev):
         raise Failure(NOT_AUTHENTIC)
-    used_step(step)
     c = call(protocol.CONFIG, {"v": v, "sid": sid.hex(), "have": have,
                                "m": protocol.mac(sk, "cfgbox/1 config", sid, have).hex()}, True)
     if isinstance(c, dict):

@@ -197,14 +197,14 @@ class DeviceApi:
             w = SealWriter(SealKey(sk), protocol.tr("cfgbox/1 cfg", sid, dev, ver),
                            lambda b: out.append(bytes(b)))
             for _ in compose(d_reader, o_reader, w.write):
-                if out:
-                    yield b"".join(out)
-                    out.clear()
+                while out:  # a piece at a time: nothing of the config is gathered
+                    yield out.pop(0)
             d_sealed.verify()
             if o_sealed:
                 o_sealed.verify()
             w.close()
-            yield b"".join(out)
+            while out:
+                yield out.pop(0)
         finally:
             f.close()
             if o_file:

@@ -85,6 +85,7 @@ def compose(defaults, overrides, out):
                 if c is None:
                     break
                 out(c)
+                yield
         if same:
             d = defaults.next()
         p = overrides.next()

@@ -41,8 +41,9 @@ def _hide_the_update(body, have):
 
 
 class Proxy:
-    def __init__(self, box_port, alter):
+    def __init__(self, box_port, alter, drop_auth_answers=0):
         self.hits = 0
+        self.drop = drop_auth_answers  # the box's answers to auth lost on the way back
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,6 +56,10 @@ class Proxy:
                 r = c.getresponse()
                 data = r.read()
                 ctype = r.getheader("Content-Type")
+                if self.path == "/api/v1/auth" and proxy.drop:
+                    proxy.drop -= 1
+                    self.close_connection = True  # the box accepted; the device never hears
+                    return
                 if self.path == "/api/v1/config" and r.status == 200:
                     data, ctype = alter(data, json.loads(body)["have"])
                     proxy.hits += 1
@@ -96,6 +101,24 @@ def test_altered_config_answer_is_refused_and_old_config_kept(tmp_path, alter):
         assert fleet.stored("sensor-m") == stored
         d = fleet.devices()["sensor-m"]
         assert d["ack"] < d["ver"]  # the box saw no acknowledgement of the new version
+    finally:
+        proxy.close()
+        fleet.stop_box()
+
+
+def test_a_lost_auth_answer_does_not_cost_the_device_a_failure(tmp_path):
+    """The box accepts a step and its answer is lost: the device's retry must use the next step
+    (the box takes none twice), not the same one, which would be refused and counted."""
+    fleet = Fleet(tmp_path)
+    fleet.set_defaults(OLD)
+    boot = fleet.enroll("sensor-l")
+    fleet.start_box()
+    proxy = Proxy(fleet.port, lambda body, have: (body, "application/octet-stream"),
+                  drop_auth_answers=1)
+    try:
+        fleet.write_bootstrap("sensor-l", dict(boot, port=proxy.port))
+        assert fleet.check("sensor-l", attempts=2) == ("ok", OLD)
+        assert fleet.devices()["sensor-l"]["fails"] == 0
     finally:
         proxy.close()
         fleet.stop_box()

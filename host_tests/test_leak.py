@@ -1,6 +1,6 @@
-# No leak across exchanges: the box's device API and the client's exchange run in one MicroPython
-# process (from the .mpy bundles, ESP32 heap), the HTTP hop replaced by a JSON round trip, and the
-# heap after many exchanges is what it was after the first few.
+# No leak across exchanges: the box's device API and the client's exchange run in one emulated
+# board (frozen firmware, ESP32 heap), the HTTP hop replaced by a direct call, and the heap after
+# many exchanges is what it was after the first few.
 import re
 
 import upy_harness as upy
@@ -49,9 +49,9 @@ print('HEAP', first, last)
 
 
 def test_heap_after_many_exchanges_is_heap_after_the_first(tmp_path):
-    # one board with both bundles on its flash
+    # one board running both the box's and the client's code, frozen (as the box must be)
     r = upy.device_run(SCRIPT.replace("{wire}", upy.WIRE), tmp_path, "box",
-                       bundle="configurator+client")
+                       bundle="configurator", frozen=True)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     statuses = re.search(r"^STATUSES (\S+) (\d+) (\d+)$", out, re.M)

@@ -4,11 +4,11 @@
 # second at which the world started and the milliseconds since). It never reads the host's wall
 # clock: time moves only when the test advances it or a board sleeps (time.sleep* advances the
 # world by the time slept, as waiting does, and gives the other boards' processes a hundredth of
-# it in host time to make progress meanwhile; no outcome depends on that host time). A board's uptime is the world time since its
-# power-on; its clock (time.time(), machine.RTC) counts seconds from 2000-01-01 as the ESP32 port
-# does, starting at 0 at every power-on: there is no battery. Like the ESP32's RTC timer, the
-# clock and RTC.memory() survive a software reset (machine.reset(), a new run after one) but not
-# a power-on, which emu_boot decides.
+# it in host time to make progress meanwhile; no outcome depends on that host time). A board's
+# uptime is the world time since its power-on; its clock (time.time(), machine.RTC) counts
+# seconds from 2000-01-01 as the ESP32 port does, starting at 0 at every power-on: there is no
+# battery. Like the ESP32's RTC timer, the clock and RTC.memory() survive a software reset
+# (machine.reset(), a new run after one) but not a power-on, which emu_boot decides.
 import emu_registry as reg
 import utime
 
