@@ -174,12 +174,6 @@ class DeviceFS:
         except (FileNotFoundError, LittleFSError):
             return False
 
-    def listdir(self, name="/"):
-        return self._open().listdir(name)
-
-    def used_blocks(self):
-        return self._open().used_block_count
-
 
 # -- running code on an emulated board
 _BOOT = "import emu_boot\nemu_boot.power_on()\n"
