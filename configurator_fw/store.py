@@ -397,22 +397,22 @@ class Store:
             raise StoreError("overrides of %s: %s" % (dev, e)) from None
         bucket_name = "o/" + _bucket(dev)
         bucket = self._read_json(bucket_name, {})
-        size = sum(5 + len(p) + len(v) for p, _, v in recs) + 65
+        n = sum(5 + len(p) + len(v) for p, _, v in recs)
+        size = 1 + 16 + (n // 16 + 1) * 16 + 32  # sealed: version, IV, padded records, tag
         self._room(size * 2 + len(json.dumps(bucket)), "the overrides of " + dev)
         if self.meta.get("pending"):
             self.reconcile()
         rev = self.bump(dev)
-        sealed = []
-        self._seal_records(recs, "ov:" + dev, rev, lambda b: sealed.append(bytes(b)))
-        box = b"".join(sealed)
-        sealed.clear()
+        label = "ov:" + dev
         old = bucket.get(dev)
-        if len(box) > _INLINE:
+        if size > _INLINE:  # a file of its own, sealed straight into it
             fname = "%s.%d.bin" % (dev, rev)
-            self._write("o/" + fname, box)
+            self._write("o/" + fname, lambda write: self._seal_records(recs, label, rev, write))
             bucket[dev] = [rev, fname]
-        else:
-            bucket[dev] = [rev, box.hex()]
+        else:  # small: its bytes in the bucket
+            sealed = []
+            self._seal_records(recs, label, rev, lambda b: sealed.append(bytes(b)))
+            bucket[dev] = [rev, b"".join(sealed).hex()]
         # content and revision change together, in this one atomic write
         self._write(bucket_name, json.dumps(bucket))
         if old and old[1].endswith(".bin"):

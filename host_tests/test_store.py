@@ -208,3 +208,25 @@ def test_composed_record_streams_equal_the_reference_merge(defaults, overrides):
     from test_vec_stream import merged
 
     assert merged(defaults, overrides) == merge(defaults, overrides)
+
+
+@given(json_objects)
+def test_the_operators_size_check_measures_what_would_be_sent(cfg):
+    """Store._check measures a config value by value (store._sizes) rather than encoding it:
+    its figures must be exactly the JSON text's and the record stream's lengths."""
+    from configurator_fw.compose import encode, flatten
+    from configurator_fw.store import _sizes
+
+    assert _sizes(cfg, 0) == (len(json.dumps(cfg)), len(encode(flatten(cfg))))
+
+
+def test_large_overrides_get_a_file_of_their_own_and_small_ones_stay_in_the_bucket(tmp_path):
+    store, _ = new_store(tmp_path, ["small", "large"])
+    store.set_overrides("small", {"name": "s"})
+    store.set_overrides("large", {"app": {"blob": "x" * 3000}})
+    files = {p.name for p in (tmp_path / "store" / "o").iterdir()}
+    assert any(f.startswith("large.") and f.endswith(".bin") for f in files)
+    assert not any(f.startswith("small.") for f in files)
+    assert json.loads(reopen(store).config("large")[1])["app"]["blob"] == "x" * 3000
+    store.set_overrides("large", {"name": "now small"})  # the old file goes with the change
+    assert not any(p.name.startswith("large.") for p in (tmp_path / "store" / "o").iterdir())
