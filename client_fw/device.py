@@ -21,7 +21,7 @@ class Device:
 
     def _storage(self):
         boot = p.read_bootstrap(self.b)
-        return Storage(self.b, boot["dev"], boot["dk"])
+        return Storage(self.b, boot["dev"], boot["k"])
 
     def _stored(self):
         """The version of the stored config, checked whole as a stream; 0 when there is none
@@ -71,15 +71,19 @@ class Device:
             return p.UNCHANGED
         status = None
         for i in range(attempts):
-            status, retry = p.provision(self.b, have, now, self.last)
+            try:
+                status, retry = p.provision(self.b, have, now, self.last)
+            except Exception as e:  # noqa: BLE001 - the application starts whatever happens
+                status, retry = "%s (%s)" % (p.ERROR, type(e).__name__), None
             self.last = None if status in (p.OK, p.UNCHANGED) else status
             if status not in RETRY or i == attempts - 1:
                 break
-            wait = retry * 1000 if retry else base_ms << i
+            wait = min(retry, 86400) * 1000 if retry and retry > 0 else base_ms << i
             if wait > MAX_WAIT_S * 1000:
                 break
             self.sleep_ms(wait + int.from_bytes(os.urandom(2), "big") % base_ms)  # jitter
         if status in (p.OK, p.UNCHANGED):
+            self.last = None
             nvs = self.b.nvs(p.NS)
             nvs.set_i32("checked", t)
             nvs.commit()

@@ -26,6 +26,8 @@ class Response:
         parts = s.readline(MAX_LINE).split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
             raise HttpError("bad status line")
+        if len(parts[1]) != 3 or not parts[1].isdigit():
+            raise HttpError("bad status code")
         self.status = int(parts[1])
         for _ in range(MAX_HEADERS + 1):
             h = s.readline(MAX_LINE)
@@ -35,14 +37,15 @@ class Response:
                 return
             k, _, v = h.partition(b":")
             k = k.strip().lower()
+            v = v.strip()
             if k == b"content-length":
-                self.left = int(v)
-                if self.left < 0:
+                if not v.isdigit() or len(v) > 9:
                     raise HttpError("bad Content-Length")
-            elif k == b"retry-after":
-                self.retry = int(v)
+                self.left = int(v)
+            elif k == b"retry-after":  # seconds; anything else (a date, junk) is ignored
+                self.retry = min(int(v), 3600) if v.isdigit() and len(v) < 9 else None
             elif k == b"content-type":
-                self.json_body = v.strip().startswith(b"application/json")
+                self.json_body = v.startswith(b"application/json")
         raise HttpError("too many headers")
 
     def readinto(self, buf):

@@ -5,7 +5,10 @@ from client_fw.device import Device, release
 from shared.board import Board
 
 device = Device(Board())
-print("cfgbox:", device.check())
+try:  # the application starts with the last good config, whatever the box or radio did
+    print("cfgbox:", device.check())
+except Exception as e:  # noqa: BLE001
+    print("cfgbox: check failed:", repr(e))
 config = device.load_config()
 release()
 del device, Device, Board, release

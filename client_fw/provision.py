@@ -27,6 +27,8 @@ NO_CONFIG = "no config yet"
 NET = "network error"
 BUSY = "box busy"
 NOT_BOOTSTRAPPED = "no bootstrap secrets in NVS"
+ROLLBACK = "older config refused"  # the box offered a version below the one stored
+ERROR = "unexpected answer"  # anything else that went wrong: never an exception to the caller
 
 
 class Failure(Exception):
@@ -55,9 +57,14 @@ def read_bootstrap(board):
         out["ctr"] = nvs.get_i32("ctr")  # the last TOTP step the box accepted from us
     except OSError:
         out["ctr"] = -1
+    try:
+        out["vmax"] = nvs.get_i32("vmax")  # the highest config version ever stored
+    except OSError:
+        out["vmax"] = 0
     for key in ("dev", "ssid", "psk", "box", "host"):
         if key in out:
             out[key] = out[key].decode()
+    out["k"] = protocol.long_term_key(out["dk"], out["totp"])
     return out
 
 
@@ -102,9 +109,12 @@ def _join(sta, ssid, psk, timeout_ms=10000, settle_ms=4000):
 
 
 def _check(r):
-    """The JSON body of a 200 answer; else the Failure its status means."""
+    """The JSON object of a 200 answer; else the Failure its status means."""
     if r.status == 200:
-        return r.json()
+        out = r.json()
+        if not isinstance(out, dict):
+            raise ValueError("not an object")
+        return out
     if r.status == 429:
         raise Failure(LOCKED, r.retry)
     if r.status == 503:
@@ -112,9 +122,31 @@ def _check(r):
     raise Failure(UNAUTHORIZED if r.status == 401 else NET)
 
 
+def _hex(obj, name, n):
+    v = obj.get(name)
+    if not isinstance(v, str) or len(v) != 2 * n:
+        raise ValueError(name)
+    return bytes.fromhex(v)
+
+
+def _step(t, last):
+    """The TOTP step to use at time ``t``, given ``last``, the last step the box may have taken
+    from us: the box takes each step once, within one step of its clock. A step just used (an
+    answer lost) means a short wait; a recorded step far ahead of the box's time is not ours
+    to trust (the box decides), so it never blocks the device for longer."""
+    step = otp.counter_at(t)
+    if last < step:
+        return step
+    if last == step:
+        return step + 1
+    if last <= step + 2:
+        raise Failure(BUSY, (last - step) * otp.STEP)
+    return step
+
+
 def exchange(boot, storage, have, host, src, now, status_fn, used_step):
     """hello, auth, config, ack; returns (status, version). Raises Failure."""
-    dev, box, dk = boot["dev"], boot["box"], boot["dk"]
+    dev, box, k = boot["dev"], boot["box"], boot["k"]
     port = boot["port"]
     v = protocol.VERSION
 
@@ -123,80 +155,87 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
             r = post(host, port, path, obj, src)
         except (OSError, ValueError):
             raise Failure(NET) from None
+        keep = False
         try:
             if stream and r.status == 200 and not r.json_body:
+                keep = True
                 return r  # the caller reads it, then closes it
             return _check(r)
         except (OSError, ValueError):
             raise Failure(NET) from None
         finally:
-            if not (stream and r.status == 200 and not r.json_body):
+            if not keep:
                 r.close()
 
     cn = os.urandom(protocol.NONCE_LEN)
     h = call(protocol.HELLO, {"v": v, "dev": dev, "cn": cn.hex()})
     try:
-        sn = bytes.fromhex(h["sn"])
-        t = int(h["t"])
-        ok = h["box"] == box and protocol.mac_ok(dk, h["bp"], "cfgbox/1 box", box, dev, cn, sn, t)
-    except (KeyError, ValueError, TypeError):
+        sn = _hex(h, "sn", protocol.NONCE_LEN)
+        t = protocol.wire_int(h.get("t"), protocol.T_MIN, protocol.T_MAX)
+        ok = t is not None and h.get("box") == box and protocol.mac_ok(
+            k, h.get("bp"), "cfgbox/2 box", box, dev, cn, sn, t)
+    except ValueError:
         ok = False
     if not ok:
         raise Failure(NOT_AUTHENTIC)  # an evil twin: nothing secret-dependent was sent
-    # each TOTP step is accepted once: after a recent exchange use the next step (still inside
-    # the box's one-step window) or wait for it, rather than spend a failure
-    step = otp.counter_at(now if now is not None else t)
+    # the box's time is believed only as bp vouches for it (a holder of K), and only within
+    # T_MIN..T_MAX; a device with a clock of its own (NTP) uses that instead
     last = boot.get("ctr", -1)
-    if last >= step + 1:
-        raise Failure(BUSY, (last - step) * otp.STEP)
-    step = max(step, last + 1)
-    sk = protocol.session_key(dk, cn, sn, box, dev, otp.hotp(boot["totp"], step))
+    step = _step(now if now is not None else t, last)
+    sk = protocol.session_key(k, cn, sn, box, dev, step, protocol.code(boot["totp"], step))
     # counted as used before it is sent: the box may accept it and its answer be lost, and the
     # box never takes a step twice (a retry with it would be refused as a failure); a refusal
     # that does arrive gives it back
     used_step(step)
     try:
-        a = call(protocol.AUTH, {"v": v, "dev": dev, "cn": cn.hex(), "sn": sn.hex(),
-                                 "dp": protocol.mac(sk, "cfgbox/1 dev", box, dev, cn, sn).hex()})
+        a = call(protocol.AUTH, {"v": v, "dev": dev, "cn": cn.hex(), "sn": sn.hex(), "c": step,
+                                 "dp": protocol.mac(sk, "cfgbox/2 dev", box, dev, cn, sn,
+                                                    step).hex()})
     except Failure as f:
         if f.status != NET:
             used_step(last)
         raise
     try:
-        sid = bytes.fromhex(a.get("sid", ""))
-    except (ValueError, TypeError, AttributeError):
+        sid = _hex(a, "sid", protocol.NONCE_LEN)
+    except ValueError:
         sid = b""
-    if not protocol.mac_ok(sk, a.get("ap"), "cfgbox/1 auth-ok", sid, dev):
+    if not (sid and protocol.mac_ok(sk, a.get("ap"), "cfgbox/2 auth-ok", sid, dev, step)):
         raise Failure(NOT_AUTHENTIC)
     c = call(protocol.CONFIG, {"v": v, "sid": sid.hex(), "have": have,
-                               "m": protocol.mac(sk, "cfgbox/1 config", sid, have).hex()}, True)
+                               "m": protocol.mac(sk, "cfgbox/2 config", sid, have).hex()}, True)
     if isinstance(c, dict):
         ver = c.get("ver")
-        if not (c.get("unchanged") and isinstance(ver, int) and ver == have
-                and protocol.mac_ok(sk, c.get("m"), "cfgbox/1 unchanged", sid, ver)):
+        if not (c.get("unchanged") is True and type(ver) is int and ver == have
+                and protocol.mac_ok(sk, c.get("m"), "cfgbox/2 unchanged", sid, ver)):
             raise Failure(TAMPERED)
         result = UNCHANGED
     else:
-        ver = _receive(c, storage, sk, sid, dev)
+        ver = _receive(c, storage, sk, sid, dev, max(have, boot.get("vmax", 0)))
         result = OK
     st = json.dumps(status_fn(ver))
-    k = call(protocol.ACK, {"v": v, "sid": sid.hex(), "ver": ver, "st": st,
-                            "m": protocol.mac(sk, "cfgbox/1 ack", sid, ver, st).hex()})
-    if not protocol.mac_ok(sk, k.get("m"), "cfgbox/1 ack-ok", sid, ver):
+    a = call(protocol.ACK, {"v": v, "sid": sid.hex(), "ver": ver, "st": st,
+                            "m": protocol.mac(sk, "cfgbox/2 ack", sid, ver, st).hex()})
+    if not protocol.mac_ok(sk, a.get("m"), "cfgbox/2 ack-ok", sid, ver):
         raise Failure(NOT_AUTHENTIC)
     return result, ver
 
 
-def _receive(r, storage, sk, sid, dev):
-    """Store the config streamed in answer ``r``: ver (4 B), then sealed under SK. Returns ver."""
+def _receive(r, storage, sk, sid, dev, floor):
+    """Store the config streamed in answer ``r``: ver (4 B), then sealed under SK. Returns ver.
+    A version below ``floor`` (the highest ever stored) is refused before anything is read:
+    the device never goes back to an older config."""
     try:
         head = bytearray(4)
         if r.readinto(head) != 4:
             raise ValueError("short")
         ver = int.from_bytes(head, "big")
-        sealed = SealReader(SealKey(sk), protocol.tr("cfgbox/1 cfg", sid, dev, ver), r.readinto)
+        if ver < floor or ver == 0:
+            raise Failure(ROLLBACK)
+        sealed = SealReader(SealKey(sk), protocol.tr("cfgbox/2 cfg", sid, dev, ver), r.readinto)
         storage.save_stream(ver, sealed)
         return ver
+    except MemoryError:
+        raise Failure(ERROR) from None
     except OSError:  # the connection broke or timed out: nothing was stored
         raise Failure(NET) from None
     except ValueError:  # SealError: altered, truncated or not for this session
@@ -214,7 +253,7 @@ def provision(board, have, now=None, last_error=None):
         boot = read_bootstrap(board)
     except Failure as f:
         return f.status, None
-    storage = Storage(board, boot["dev"], boot["dk"])
+    storage = Storage(board, boot["dev"], boot["k"])
     sta = board.wlan("sta")
     try:
         ip, _, gw, _ = _join(sta, boot["ssid"], boot["psk"])
@@ -233,11 +272,20 @@ def provision(board, have, now=None, last_error=None):
             nvs.set_i32("ctr", step)
             nvs.commit()
 
-        result, _ = exchange(boot, storage, have, host, ip, now, status_fn, used_step)
+        result, ver = exchange(boot, storage, have, host, ip, now, status_fn, used_step)
+        if ver > boot["vmax"]:
+            nvs = board.nvs(NS)
+            nvs.set_i32("vmax", ver)
+            nvs.commit()
         return result, None
     except Failure as f:
         return f.status, f.retry
+    except Exception as e:  # noqa: BLE001 - a hostile box or radio must never crash the boot
+        return "%s (%s)" % (ERROR, type(e).__name__), None
     finally:
-        sta.disconnect()  # frees the AP slot at once
-        sta.active(False)
+        try:
+            sta.disconnect()  # frees the AP slot at once
+            sta.active(False)
+        except OSError:
+            pass
 

@@ -1,5 +1,5 @@
 # The device's encrypted, tamper-evident config file:
-#   ver (4 B) | seal(KS, config records, TR("cfgbox/1 store", dev, ver))
+#   ver (4 B) | seal(KS, config records, TR("cfgbox/2 store", dev, ver))
 # written and read as a stream through a few hundred bytes of RAM, never held whole.
 from shared import protocol, records
 from shared.sealedbox import SealError, SealKey, SealReader, SealWriter
@@ -9,13 +9,14 @@ _CHUNK = 256
 
 
 class Storage:
-    def __init__(self, board, dev, dk):
+    def __init__(self, board, dev, k):
+        """``k``: the device's long-term key K (PROTOCOL.md s.1), from DK and T."""
         self.b = board
         self.dev = dev
-        self._k = SealKey(protocol.storage_key(dk, board.unique_id()))
+        self._k = SealKey(protocol.storage_key(k, board.unique_id()))
 
     def _aad(self, ver):
-        return protocol.tr("cfgbox/1 store", self.dev, ver)
+        return protocol.tr("cfgbox/2 store", self.dev, ver)
 
     def _open(self):
         """(version, SealReader, file) over the stored config; OSError if there is none."""

@@ -51,6 +51,19 @@ def enroll(dev, host=None, port=None, board=None):
     return boot
 
 
+def revoke(dev, board=None):
+    """Revoke ``dev`` (a stolen or retired device): its second factor is erased and the box
+    answers it like an id it never knew. Enrol it again to bring it back, with new secrets."""
+    _store(board).revoke(dev)
+    print("revoked %s" % dev)
+
+
+def move_on(board=None):
+    """After restoring the box from an older backup, when devices refuse its configs as older
+    than theirs ("older config refused"): re-issue the config at a newer version."""
+    print("configs now at version %d" % _store(board).move_on())
+
+
 def _parse(text, what):
     # a text over the cap cannot make a config within it: refused before it is parsed
     if len(text) > protocol.MAX_CONFIG:
@@ -75,7 +88,7 @@ def set_overrides(dev, text, board=None):
 def device_rows(board=None):
     """Each enrolled device's state, one dict at a time (200 at once would not fit the heap)."""
     s = _store(board)
-    drev = s.defaults_rev()
+    drev = s.verified_defaults_rev()
     for dev, r in s.devices():
         yield {"dev": dev, "state": r["state"], "ver": max(drev, r["orev"]), "ack": r["ack"],
                "seen": r["seen"], "fails": r["fails"], "st": r["st"]}

@@ -1,8 +1,10 @@
-# The device API of docs/PROTOCOL.md as pure functions: parsed body, station, time -> answer.
+# The device API of docs/PROTOCOL.md (v2) as pure functions: parsed body, station, time -> answer.
 #
 # What every exchange needs stays in RAM (the master key, the defaults' revision, which ids are
-# enrolled, the last status of each device until its next write), so a steady-state exchange
-# reads two small files and writes one: the device's state at auth, before the answer leaves.
+# enrolled, lockout counts, the last status of each device until its next write), so a
+# steady-state exchange reads two small files and writes one: the device's state at auth, before
+# the answer leaves. An id the box does not know takes the same path with decoy keys and reads
+# files of the same kind and size, so neither answers, lockout nor timing tell enrolled ids.
 import hashlib
 import json
 import os
@@ -10,13 +12,22 @@ import os
 from configurator_fw import lockout
 from configurator_fw.compose import compose
 from configurator_fw.nonces import Table
-from configurator_fw.store import valid_id
+from configurator_fw.store import Tampered, bucket_of, valid_id
 from shared import otp, protocol
-from shared.hkdf import expand, extract
 from shared.sealedbox import SealKey, SealWriter
 
 _V = protocol.VERSION
 UNAUTHORIZED = (401, {"v": _V, "error": "unauthorized"}, None)
+_FIELDS = {  # every field a request may carry, "v" included: anything else is refused
+    protocol.HELLO: ("v", "dev", "cn"),
+    protocol.AUTH: ("v", "dev", "cn", "sn", "c", "dp"),
+    protocol.CONFIG: ("v", "sid", "have", "m"),
+    protocol.ACK: ("v", "sid", "ver", "st", "m"),
+}
+NONCES = 16
+NONCES_PER_STATION = 2
+SESSIONS = 10
+TTL = 60
 
 
 class BadRequest(ValueError):
@@ -33,9 +44,17 @@ def _hex(body, name, n):
         raise BadRequest(name) from None
 
 
-def _int(body, name):
+def _int(body, name, hi=(1 << 31) - 1):
+    v = protocol.wire_int(body.get(name), 0, hi)
+    if v is None:
+        raise BadRequest(name)
+    return v
+
+
+def _mac_field(body, name):
+    # its shape only (64 hex digits); whether it is right is checked in constant time later
     v = body.get(name)
-    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < 2**31:
+    if not isinstance(v, str) or len(v) != 2 * protocol.MAC_LEN:
         raise BadRequest(name)
     return v
 
@@ -45,7 +64,8 @@ def _locked(seconds):
 
 
 def _id_hash(dev):
-    # 30 bits: a small int, which MicroPython keeps in the list itself, not as an object
+    # 30 bits: a small int, which MicroPython keeps in the list itself, not as an object. Its
+    # top 6 bits are the id's store bucket (store.bucket_of).
     return int.from_bytes(hashlib.sha256(dev.encode()).digest()[:4], "big") & 0x3FFFFFFF
 
 
@@ -53,19 +73,27 @@ _PENDING = 64  # statuses held in RAM until their device's next write
 
 
 class DeviceApi:
-    def __init__(self, store, clock_ok=True):
+    def __init__(self, store, clock_ok=True, log=print):
         self.store = store
         self.clock_ok = clock_ok  # False until a trusted source set the clock (PROTOCOL.md s.4)
-        self.nonces = Table(16, 60)
-        self.sessions = Table(10, 60)
-        self.stations = lockout.Stations()
-        self.defaults_rev = store.defaults_rev()
+        self.log = log
+        self.nonces = Table(NONCES, TTL, NONCES_PER_STATION)
+        self.sessions = Table(SESSIONS, TTL)
+        self.stations = lockout.Parties(lockout.STATION_THRESHOLD, 32)
+        self.ids = lockout.Parties(lockout.DEVICE_THRESHOLD, 64)  # enrolled or not, alike
+        self._broken = None
+        try:
+            store.verified_defaults_rev()  # checked whole once, here at boot
+        except Tampered as e:  # every device's config needs the defaults: serve none, say why
+            self._broken = str(e)
+            log("cfgbox: store: %s" % e)
         self._mk = store.master_key()
         self._box = store.meta["box"]
         self._pending = {}  # dev -> status reported at its last ack, not yet written
-        # 4 bytes per enrolled, unrevoked id, sorted: enough for hello to pick the real or the
-        # decoy key without reading a file (a rare collision only answers with a real key)
-        self._known = [_id_hash(d) for d, rec in store.devices() if rec["state"] != "revoked"]
+        # 4 bytes per enrolled id that can authenticate, sorted: enough for hello to pick the
+        # real or the decoy key without reading a file (a rare collision only costs a 401)
+        self._known = [_id_hash(d) for d, rec in store.devices()
+                       if rec["state"] not in ("revoked", "tampered")]
         self._known.sort()
 
     def _is_known(self, dev):
@@ -82,47 +110,60 @@ class DeviceApi:
                 hi = mid
         return False
 
+    def _decoy_bucket(self, dev):
+        # the bucket of an enrolled id, picked by the unknown one: files of the same kind/size
+        k = self._known
+        return k[_id_hash(dev) % len(k)] >> 24 if k else bucket_of(dev)
+
     def handle(self, path, body, station, now):
-        """Answer one request: (status, JSON-able dict, extra headers or None)."""
+        """Answer one request: (status, JSON-able dict or a generator of bytes, extra headers
+        or None)."""
+        fields = _FIELDS.get(path)
+        if fields is None:
+            return 404, {"v": _V, "error": "not found"}, None
         if not isinstance(body, dict):
             return 400, {"v": _V, "error": "bad request"}, None
-        if body.get("v") != _V:
+        v = body.get("v")
+        if not isinstance(v, int) or isinstance(v, bool) or v != _V:
             return 400, {"v": _V, "error": "version", "supported": [_V]}, None
-        fn = {protocol.HELLO: self.hello, protocol.AUTH: self.auth,
-              protocol.CONFIG: self.config, protocol.ACK: self.ack}.get(path)
-        if fn is None:
-            return 404, {"v": _V, "error": "not found"}, None
+        for name in body:
+            if name not in fields:
+                return 400, {"v": _V, "error": "unknown field"}, None
         wait = self.stations.locked(station, now)
         if wait:
             return _locked(wait)
+        if self._broken:
+            self.log("cfgbox: store: %s" % self._broken)
+            return 503, {"v": _V, "error": "unavailable"}, {"Retry-After": "60"}
+        fn = {protocol.HELLO: self.hello, protocol.AUTH: self.auth,
+              protocol.CONFIG: self.config, protocol.ACK: self.ack}[path]
         try:
             return fn(body, station, now)
         except BadRequest as e:
             return 400, {"v": _V, "error": "bad field: " + str(e)}, None
+        except Tampered as e:  # the box's own flash was altered: say so to the operator only
+            self.log("cfgbox: store: %s" % e)
+            return 503, {"v": _V, "error": "unavailable"}, {"Retry-After": "60"}
 
     def hello(self, body, station, now):
         dev = body.get("dev")
         if not valid_id(dev):
             raise BadRequest("dev")
         cn = _hex(body, "cn", protocol.NONCE_LEN)
-        sn = os.urandom(protocol.NONCE_LEN)
         mk = self._mk
-        key = protocol.device_key(mk, dev) if self._is_known(dev) else protocol.decoy_key(mk, dev)
-        # the key rides with the nonce: auth, which must come with this sn, does not derive it
-        if not self.nonces.add(sn, (dev, cn, station, key), now):
-            return 503, {"v": _V, "error": "busy"}, {
-                "Retry-After": str(self.nonces.retry_after(now))}
+        if self._is_known(dev):
+            dk = protocol.device_key(mk, dev)
+            secret = self.store.totp_secret(dev)
+        else:  # the same work: a key derivation, a secrets bucket read and opened
+            dk = protocol.decoy_key(mk, dev)
+            secret = self.store.decoy_secret(self._decoy_bucket(dev))
+        k = protocol.long_term_key(dk, secret)
+        sn = os.urandom(protocol.NONCE_LEN)
+        # K and T ride with the nonce: auth, which must come with this sn, derives neither
+        self.nonces.add(sn, (dev, cn, station, k, secret), now, station)
         box = self._box
-        bp = protocol.mac(key, "cfgbox/1 box", box, dev, cn, sn, now)
+        bp = protocol.mac(k, "cfgbox/2 box", box, dev, cn, sn, now)
         return 200, {"v": _V, "box": box, "sn": sn.hex(), "t": now, "bp": bp.hex()}, None
-
-    def _fail(self, dev, rec, station, now):
-        self.stations.fail(station, now)
-        if rec is not None:
-            rec["fails"] += 1
-            rec["lock"] = lockout.lock_after(rec["fails"], lockout.DEVICE_THRESHOLD, now)
-            self.store.save_device(dev, rec)
-        return UNAUTHORIZED
 
     def auth(self, body, station, now):
         dev = body.get("dev")
@@ -130,71 +171,87 @@ class DeviceApi:
             raise BadRequest("dev")
         cn = _hex(body, "cn", protocol.NONCE_LEN)
         sn = _hex(body, "sn", protocol.NONCE_LEN)
-        dp = body.get("dp")
-        if not isinstance(dp, str):
-            raise BadRequest("dp")
+        c = _int(body, "c", protocol.T_MAX // otp.STEP)
+        dp = _mac_field(body, "dp")
         issued = self.nonces.take(sn, now)  # single use, whatever follows
-        rec = self.store.device(dev)
-        if rec is not None and lockout.retry_after(rec["lock"], now):
-            return _locked(lockout.retry_after(rec["lock"], now))
+        wait = self.ids.locked(dev, now)
+        if wait:
+            return _locked(wait)
         if not self.clock_ok:
             return 503, {"v": _V, "error": "clock"}, {"Retry-After": "60"}
-        if issued is None or issued[:3] != (dev, cn, station) or rec is None \
-                or rec["state"] == "revoked":
-            return self._fail(dev, rec, station, now)
-        dk = issued[3]  # the device key hello derived (a decoy's never reaches here: no record)
-        secret = self.store.totp_secret(dev)
-        box = self._box
-        found = None
-        prk = extract(cn + sn, dk)  # SK's extract step is the same for every candidate code
-        for c in otp.steps(now, rec["ctr"]):
-            sk = expand(prk, protocol.tr("cfgbox/1 session", box, dev, otp.hotp(secret, c)), 32)
-            if protocol.mac_ok(sk, dp, "cfgbox/1 dev", box, dev, cn, sn) and found is None:
-                found = (c, sk)
-        if found is None:
-            return self._fail(dev, rec, station, now)
-        rec["ctr"], rec["fails"], rec["lock"], rec["seen"] = found[0], 0, 0, now
+        if issued is None or issued[:3] != (dev, cn, station):
+            # not a nonce given to this id at this station: the station's failure only, so a
+            # made-up sn cannot lock a device out
+            self.stations.fail(station, now)
+            return UNAUTHORIZED
+        known = self._is_known(dev)
+        if known:
+            rec = self.store.device(dev)
+        else:  # the same work: a state bucket read and one entry's MAC checked
+            rec = self.store.decoy_device(self._decoy_bucket(dev))
+        k, secret = issued[3], issued[4]
+        sk = protocol.session_key(k, cn, sn, self._box, dev, c, protocol.code(secret, c))
+        ok = protocol.mac_ok(sk, dp, "cfgbox/2 dev", self._box, dev, cn, sn, c)
+        if not (ok and rec is not None and rec["state"] not in ("revoked", "tampered")
+                and c in otp.steps(now, rec["ctr"])):
+            self.stations.fail(station, now)
+            self.ids.fail(dev, now)
+            return UNAUTHORIZED
+        rec["ctr"], rec["seen"] = c, now
         rec["st"] = self._pending.pop(dev, rec["st"])
         self.store.save_device(dev, rec)  # persisted before the answer leaves (the time floor too)
         self.stations.ok(station)
+        self.ids.ok(dev)
         sid = os.urandom(protocol.NONCE_LEN)
-        ver = max(self.defaults_rev, rec["orev"])
-        s = {"dev": dev, "sk": found[1], "ver": None, "cur": ver, "rec": rec}
-        if not self.sessions.add(sid, s, now):
-            return 503, {"v": _V, "error": "busy"}, {
-                "Retry-After": str(self.sessions.retry_after(now))}
-        ap = protocol.mac(found[1], "cfgbox/1 auth-ok", sid, dev)
+        ver = max(self.store.verified_defaults_rev(), rec["orev"])
+        self.sessions.add(sid, {"dev": dev, "sk": sk, "ver": None, "cur": ver, "rec": rec}, now)
+        ap = protocol.mac(sk, "cfgbox/2 auth-ok", sid, dev, c)
         return 200, {"v": _V, "sid": sid.hex(), "ap": ap.hex()}, None
 
     def config(self, body, station, now):
         sid = _hex(body, "sid", protocol.NONCE_LEN)
         have = _int(body, "have")
+        m = _mac_field(body, "m")
         s = self.sessions.get(sid, now)
         if s is None or s["ver"] is not None:  # one config per session
-            return self._fail(None, None, station, now)
+            self.stations.fail(station, now)
+            return UNAUTHORIZED
         sk = s["sk"]
-        if not protocol.mac_ok(sk, body.get("m"), "cfgbox/1 config", sid, have):
-            return self._fail(None, None, station, now)
+        if not protocol.mac_ok(sk, m, "cfgbox/2 config", sid, have):
+            self.stations.fail(station, now)
+            return UNAUTHORIZED
         dev = s["dev"]
         ver = s["cur"]  # known since auth: no file read to say "unchanged"
         s["ver"] = ver
+        rec = s["rec"]
+        if have > ver and rec.get("ahead", 0) < have:
+            # the device holds a newer version than the box (a box restored from an older
+            # backup, or rolled back): it will refuse ours; the operator sees it (admin.move_on)
+            rec["ahead"] = have
+            self.store.save_device(dev, rec)
+            self.log("cfgbox: %s holds version %d, newer than the box's %d" % (dev, have, ver))
         if have == ver:
-            m = protocol.mac(sk, "cfgbox/1 unchanged", sid, ver)
+            m = protocol.mac(sk, "cfgbox/2 unchanged", sid, ver)
             return 200, {"v": _V, "ver": ver, "unchanged": True, "m": m.hex()}, None
-        return 200, self._stream(dev, sid, sk, ver), {"Content-Type": "application/octet-stream"}
+        return 200, self._stream(dev, rec, sid, sk, ver), {
+            "Content-Type": "application/octet-stream"}
 
-    def _stream(self, dev, sid, sk, ver):
+    def _stream(self, dev, rec, sid, sk, ver):
         """The config answer's body, made as it is sent: ver (4 bytes) then the device's config
         (defaults composed with its overrides) sealed as a stream under the session key. The
-        stored streams are verified as they are read; if either fails, the answer stops before
-        its last block and tag, so the device stores nothing."""
+        stored streams are verified as they are read, and the overrides' revision against the
+        device's MACed record; if anything fails, the answer stops before its last block and
+        tag, so the device stores nothing."""
         yield ver.to_bytes(4, "big")
         out = []
         rev, d_reader, d_sealed, f = self.store.open_defaults()
         o_file = None
         try:
-            _, o_reader, o_sealed, o_file = self.store.open_overrides(dev)
-            w = SealWriter(SealKey(sk), protocol.tr("cfgbox/1 cfg", sid, dev, ver),
+            orev, o_reader, o_sealed, o_file = self.store.open_overrides(dev)
+            if rev != self.store.verified_defaults_rev() or orev != rec["orev"]:
+                self.log("cfgbox: store: revisions of %s differ from its record" % dev)
+                return
+            w = SealWriter(SealKey(sk), protocol.tr("cfgbox/2 cfg", sid, dev, ver),
                            lambda b: out.append(bytes(b)))
             for _ in compose(d_reader, o_reader, w.write):
                 while out:  # a piece at a time: nothing of the config is gathered
@@ -216,21 +273,25 @@ class DeviceApi:
         st = body.get("st")
         if not isinstance(st, str) or len(st) > 512:
             raise BadRequest("st")
+        m = _mac_field(body, "m")
         s = self.sessions.get(sid, now)
         if s is None or s["ver"] is None or s["ver"] != ver:
-            return self._fail(None, None, station, now)
-        if not protocol.mac_ok(s["sk"], body.get("m"), "cfgbox/1 ack", sid, ver, st):
-            return self._fail(None, None, station, now)
+            self.stations.fail(station, now)
+            return UNAUTHORIZED
+        if not protocol.mac_ok(s["sk"], m, "cfgbox/2 ack", sid, ver, st):
+            self.stations.fail(station, now)
+            return UNAUTHORIZED
         self.sessions.take(sid, now)  # the session ends here
         try:
             status = json.loads(st)
         except ValueError:
             status = {"raw": st}
+        if not isinstance(status, dict):
+            status = {"raw": st}
         dev = s["dev"]
         rec = s["rec"]
         if rec["ack"] != ver or rec["state"] != "provisioned" or (
-                isinstance(status, dict) and isinstance(rec["st"], dict)
-                and status.get("err") != rec["st"].get("err")):
+                isinstance(rec["st"], dict) and status.get("err") != rec["st"].get("err")):
             # what the operator must see survives a reboot: a new version, a new error
             rec["ack"], rec["st"], rec["seen"], rec["state"] = ver, status, now, "provisioned"
             self._pending.pop(dev, None)
@@ -239,5 +300,5 @@ class DeviceApi:
             if len(self._pending) >= _PENDING and dev not in self._pending:
                 self._pending.pop(next(iter(self._pending)))
             self._pending[dev] = status
-        m = protocol.mac(s["sk"], "cfgbox/1 ack-ok", sid, ver)
+        m = protocol.mac(s["sk"], "cfgbox/2 ack-ok", sid, ver)
         return 200, {"v": _V, "ok": True, "m": m.hex()}, None

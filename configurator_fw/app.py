@@ -2,12 +2,10 @@
 import asyncio
 import json
 
-from microdot import Microdot, Request
+from microdot import Microdot
 
 from shared import protocol
 
-MAX_BODY = 2048
-MAX_LINE = 512
 MAX_DEPTH = 4
 STREAMS = 4  # configs sent at once: each holds ~5 KB of buffers and cipher state
 
@@ -65,12 +63,19 @@ def station_of(request):
     return addr[0] if isinstance(addr, tuple) else str(addr)
 
 
-def make_app(api, clock):
+def allowed(app, path):
+    """The methods ``app`` serves at ``path``, for a 405's Allow header."""
+    out = []
+    for entry in app.url_map:
+        if entry[1].match(path) is not None:
+            out.extend(m for m in entry[0] if m not in out)
+    return ", ".join(out)
+
+
+def make_app(api, clock, log=print):
     """The box's web app serving ``api`` (a DeviceApi); ``clock()`` gives Unix seconds."""
-    Request.max_content_length = MAX_BODY
-    Request.max_body_length = MAX_BODY
-    Request.max_readline = MAX_LINE
     app = Microdot()
+    app.options_handler = None  # OPTIONS is not served: 405 like any other method (s.5)
     slots = _Slots(STREAMS)
 
     async def device_route(request):
@@ -80,7 +85,11 @@ def make_app(api, clock):
             return _json_error(400, "malformed JSON")
         if _depth(body) > MAX_DEPTH:
             return _json_error(400, "JSON too deep")
-        status, out, headers = api.handle(request.path, body, station_of(request), clock())
+        try:
+            status, out, headers = api.handle(request.path, body, station_of(request), clock())
+        except Exception as e:  # noqa: BLE001 - one line to the console, never a traceback
+            log("cfgbox: %s in %s: %s" % (type(e).__name__, request.path, e))
+            return _json_error(503, "unavailable", {"Retry-After": "5"})
         h = {"Content-Type": "application/json"}
         if headers:
             h.update(headers)
@@ -92,13 +101,16 @@ def make_app(api, clock):
     for path in (protocol.HELLO, protocol.AUTH, protocol.CONFIG, protocol.ACK):
         app.route(path, methods=["POST"])(device_route)
 
-    for status, msg in ((400, "bad request"), (404, "not found"), (405, "method not allowed"),
-                        (413, "request too large")):
+    for status, msg in ((400, "bad request"), (404, "not found"), (413, "request too large")):
         app.errorhandler(status)(lambda req, s=status, m=msg: _json_error(s, m))
+
+    @app.errorhandler(405)
+    def not_allowed(req):
+        return _json_error(405, "method not allowed", {"Allow": allowed(app, req.path)})
 
     @app.errorhandler(Exception)
     def internal(req, exc):
-        # never a 500 with a traceback to the radio; the console got print_exception
+        # never a 500 with a traceback to the radio
         return _json_error(503, "unavailable", {"Retry-After": "5"})
 
     return app

@@ -1,7 +1,9 @@
 # The box's boot: store, vault, access point, then the web server (hardware through the seam).
 from configurator_fw import timekeeper
 from configurator_fw.api import DeviceApi
+from configurator_fw import server
 from configurator_fw.app import make_app
+from configurator_fw.log import Log
 from configurator_fw.store import Store
 from configurator_fw.vault import Vault
 from shared.board import Board
@@ -21,13 +23,16 @@ def start(board):
     ap.active(True)
     trusted, why = timekeeper.at_boot(board, store.floor())
     print("cfgbox: clock", why if trusted else why + "; until then every auth answers 503 clock")
-    api = DeviceApi(store, clock_ok=trusted)
+    api = DeviceApi(store, clock_ok=trusted, log=log)
     return store, api, ap.ifconfig()[0]
+
+
+log = Log()
 
 
 def run(board=None):
     board = board or Board()
     store, api, host = start(board)
-    app = make_app(api, board.unix_now)
+    app = make_app(api, board.unix_now, log)
     print("cfgbox: serving %s on %s:%d" % (store.meta["ssid"], host, store.meta["port"]))
-    app.run(host=host, port=store.meta["port"])
+    server.run(app, host, store.meta["port"], log)

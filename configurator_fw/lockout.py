@@ -1,4 +1,9 @@
-# Lockout accounting with growing back-off: per device (persisted) and per station (in RAM).
+# Lockout with growing back-off, in RAM, for devices (by id, enrolled or not) and stations.
+#
+# Kept in RAM on purpose: a failed attempt costs no flash write (no wear an attacker can
+# cause), and an unknown id is counted exactly like an enrolled one, so lockout cannot tell
+# them apart (PROTOCOL.md s.5). A restart of the box clears the counts; the TOTP steps already
+# used stay persisted, so nothing is ever accepted twice.
 DEVICE_THRESHOLD = 5
 STATION_THRESHOLD = 10
 BASE = 30
@@ -17,25 +22,31 @@ def retry_after(lock_until, now):
     return lock_until - now if lock_until > now else 0
 
 
-class Stations:
-    """Failure counts per station address, bounded so a flood of addresses cannot fill RAM."""
+class Parties:
+    """Consecutive failures per party (a device id or a station address), bounded: when full,
+    the entry whose lock ends first (an unlocked one, usually) is forgotten."""
 
-    def __init__(self, cap=32):
+    def __init__(self, threshold, cap=64):
+        self.threshold = threshold
         self.cap = cap
-        self._d = {}  # addr -> [fails, lock_until]
+        self._d = {}  # party -> [fails, lock_until]
 
-    def locked(self, addr, now):
-        e = self._d.get(addr)
+    def locked(self, party, now):
+        e = self._d.get(party)
         return retry_after(e[1], now) if e else 0
 
-    def fail(self, addr, now):
-        e = self._d.get(addr)
+    def fail(self, party, now):
+        e = self._d.get(party)
         if e is None:
-            if len(self._d) >= self.cap:  # forget the entry whose lock ends first
+            if len(self._d) >= self.cap:
                 del self._d[min(self._d, key=lambda a: self._d[a][1])]
-            e = self._d[addr] = [0, 0]
+            e = self._d[party] = [0, 0]
         e[0] += 1
-        e[1] = lock_after(e[0], STATION_THRESHOLD, now)
+        e[1] = lock_after(e[0], self.threshold, now)
 
-    def ok(self, addr):
-        self._d.pop(addr, None)
+    def ok(self, party):
+        self._d.pop(party, None)
+
+    def fails(self, party):
+        e = self._d.get(party)
+        return e[0] if e else 0

@@ -3,7 +3,8 @@
 # include("PATH/TO/THIS/REPO/configurator_fw/manifest.py") to your board's manifest, after
 # `make build` (which puts the pinned microdot in build/vendor). main.py stays on the board.
 package("configurator_fw", files=("__init__.py", "admin.py", "api.py", "app.py", "box.py",
-                                  "compose.py", "lockout.py", "nonces.py", "store.py",
+                                  "compose.py", "lockout.py", "log.py", "nonces.py", "server.py",
+                                  "store.py",
                                   "timekeeper.py", "vault.py"), base_path="..")
 package("shared", files=("__init__.py", "base32.py", "board.py", "clock.py", "config.py", "ct.py",
                          "hkdf.py", "mac.py", "otp.py", "otpauth.py", "protocol.py", "records.py",

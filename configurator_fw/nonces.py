@@ -2,24 +2,34 @@
 
 
 class Table:
-    """At most ``cap`` live entries, each expiring ``ttl`` seconds after it was made."""
+    """At most ``cap`` live entries, each expiring ``ttl`` seconds after it was made, and at most
+    ``per_owner`` of them for one owner (a station): an owner's newest entry replaces its
+    oldest, and a full table gives up its oldest entry, so one station cannot fill it."""
 
-    def __init__(self, cap, ttl):
+    def __init__(self, cap, ttl, per_owner=None):
         self.cap = cap
         self.ttl = ttl
-        self._d = {}
+        self.per_owner = per_owner
+        self._d = {}  # key -> (made, owner, value)
 
     def _sweep(self, now):
-        for k in [k for k, (t, _) in self._d.items() if now - t >= self.ttl]:
+        for k in [k for k, e in self._d.items() if not 0 <= now - e[0] < self.ttl]:
             del self._d[k]
 
-    def add(self, key, value, now):
-        """Store; False when the table is full of live entries (the caller answers 503)."""
+    def _drop_oldest(self, owner=None):
+        keys = [k for k, e in self._d.items() if owner is None or e[1] == owner]
+        if keys:
+            del self._d[min(keys, key=lambda k: self._d[k][0])]
+
+    def add(self, key, value, now, owner=None):
+        """Store ``value``; room is made by dropping the owner's, else the table's, oldest."""
         self._sweep(now)
+        if self.per_owner is not None and owner is not None:
+            while sum(1 for e in self._d.values() if e[1] == owner) >= self.per_owner:
+                self._drop_oldest(owner)
         if len(self._d) >= self.cap:
-            return False
-        self._d[key] = (now, value)
-        return True
+            self._drop_oldest()
+        self._d[key] = (now, owner, value)
 
     def take(self, key, now):
         """Remove and return the live value for ``key`` (single use), or None."""
@@ -31,11 +41,7 @@ class Table:
     def _live(self, item, now):
         if item is None or not 0 <= now - item[0] < self.ttl:
             return None
-        return item[1]
-
-    def retry_after(self, now):
-        """Seconds until the oldest entry expires."""
-        return max(1, min(self.ttl - (now - t) for t, _ in self._d.values()))
+        return item[2]
 
     def __len__(self):
         return len(self._d)

@@ -35,6 +35,13 @@ class StoreError(ValueError):
     """An operator-side request the store refuses; the message says what to do."""
 
 
+class Tampered(StoreError):
+    """A stored index entry fails its MAC: someone wrote to the box's flash."""
+
+
+_TAMPERED = {"state": "tampered", "seen": 0, "ack": 0, "ctr": -1, "st": None, "orev": 0}
+
+
 def valid_id(dev):
     return isinstance(dev, str) and 0 < len(dev) <= 32 and all(c in _ID_CHARS for c in dev)
 
@@ -77,8 +84,13 @@ def _sizes(obj, depth, path_len=0):
     return n, size
 
 
+def bucket_of(dev):
+    """The bucket number of ``dev``: the low 6 bits of the first byte of SHA-256(dev)."""
+    return hashlib.sha256(dev.encode()).digest()[0] % _BUCKETS
+
+
 def _bucket(dev):
-    return "%02d.json" % (hashlib.sha256(dev.encode()).digest()[0] % _BUCKETS)
+    return "%02d.json" % bucket_of(dev)
 
 
 def _bytes_source(data):
@@ -102,10 +114,16 @@ class Store:
         self._mk = None
         self._count = None  # enrolled devices, counted once
         self._state = None  # (name, dict) of the state bucket read last: auth reads, then writes
+        self._drev = None  # the defaults' revision once verified (verified_defaults_rev)
         try:
-            self.meta = json.loads(board.read(_DIR + "/box.json"))
+            raw = board.read(_DIR + "/box.json")
         except OSError:
-            pass  # not initialised yet: init() makes it
+            return  # not initialised yet: init() makes it
+        text, _, tag = bytes(raw).decode().rpartition("\n")
+        if not vault.mac_ok("box.json", text, tag):
+            raise Tampered("store/box.json fails its MAC: the box's flash was written by "
+                           "something other than the box; restore the store from its backup")
+        self.meta = json.loads(text)
 
     # -- files
     def _write(self, name, *parts):
@@ -119,7 +137,8 @@ class Store:
             return default
 
     def _save_meta(self):
-        self._write("box.json", json.dumps(self.meta))
+        text = json.dumps(self.meta)
+        self._write("box.json", text, "\n", self.v.mac("box.json", text))
 
     def _room(self, new_bytes, what):
         """Refuse, before writing, a change that would leave the flash without its reserve."""
@@ -148,6 +167,7 @@ class Store:
                      "rev": 1, "floor": 0}
         self._save_meta()
         self._put_stream("defaults.bin", "defaults", {}, 1)
+        self._drev = 1
 
     def master_key(self):
         if self._mk is None:  # opened once: it is needed at every exchange
@@ -187,19 +207,43 @@ class Store:
             self._state = (name, self._read_json(name, {}))
         return self._state
 
+    def _open_state(self, dev, entry):
+        text, tag = entry
+        if not self.v.mac_ok("state:" + dev, text, tag):
+            raise Tampered("the record of %s fails its MAC" % dev)
+        return json.loads(text)
+
     def device(self, dev):
-        """The device's state (dict) or None. Holds no secret."""
+        """The device's state (dict) or None; Tampered if its record fails its MAC. Its entry in
+        the bucket is its JSON text and a MAC over it under the vault (the MACed index: the
+        step counter and the overrides revision decide things, so none is taken unverified)."""
         if not valid_id(dev):
             return None
-        rec = self._state_bucket(dev)[1].get(dev)
-        return dict(rec) if rec is not None else None
+        entry = self._state_bucket(dev)[1].get(dev)
+        return self._open_state(dev, entry) if entry is not None else None
+
+    def decoy_device(self, bucket):
+        """The work of device() for an id the box does not know: read state bucket ``bucket``
+        and check its first entry's MAC, so an unknown id costs what an enrolled one does."""
+        name = "d/%02d.json" % bucket
+        data = self._state if self._state and self._state[0] == name else (
+            name, self._read_json(name, {}))
+        self._state = data
+        for dev, entry in data[1].items():
+            try:
+                self._open_state(dev, entry)
+            except Tampered:
+                pass
+            break
+        return None
 
     def save_device(self, dev, rec):
         """Rewrite ``dev``'s state (its bucket: one small file). The bucket as read last is
         reused (the store is its only writer while the box runs); it changes only once written."""
         name, bucket = self._state_bucket(dev)
         new = dict(bucket)
-        new[dev] = rec
+        text = json.dumps(rec)
+        new[dev] = [text, self.v.mac("state:" + dev, text)]
         self._write(name, json.dumps(new))
         self._state = (name, new)
 
@@ -207,7 +251,11 @@ class Store:
         """Every enrolled device as (id, state), one bucket file read at a time."""
         for name in self.b.listdir(_DIR + "/d"):
             if name.endswith(".json"):
-                yield from self._read_json("d/" + name, {}).items()
+                for dev, entry in self._read_json("d/" + name, {}).items():
+                    try:
+                        yield dev, self._open_state(dev, entry)
+                    except Tampered:  # shown to the operator as such; it cannot authenticate
+                        yield dev, dict(_TAMPERED)
 
     def device_ids(self):
         return sorted(dev for dev, _ in self.devices())
@@ -216,11 +264,12 @@ class Store:
         """Enrol ``dev``: returns its bootstrap secrets (device key, TOTP secret) once."""
         if not valid_id(dev):
             raise StoreError("device id: 1-32 of A-Z a-z 0-9 - _")
-        if self.device(dev) is not None:
+        old = self.device(dev)
+        if old is not None and old["state"] != "revoked":
             raise StoreError("device %s is already enrolled" % dev)
         if self._count is None:
             self._count = sum(1 for _ in self.devices())
-        if self._count >= MAX_DEVICES:
+        if old is None and self._count >= MAX_DEVICES:
             raise StoreError("the box holds at most %d devices" % MAX_DEVICES)
         secrets = self._read_json("t/" + _bucket(dev), {})
         self._room(2 * len(json.dumps(secrets)) + 512, "enrolling " + dev)
@@ -228,14 +277,56 @@ class Store:
         secrets[dev] = self.v.seal(totp, "totp:" + dev).hex()
         self._write("t/" + _bucket(dev), json.dumps(secrets))
         del secrets
-        self.save_device(dev, {"state": "enrolled", "seen": 0, "ack": 0, "fails": 0, "lock": 0,
-                               "ctr": -1, "st": None, "orev": 0})
-        self._count += 1
+        self.save_device(dev, {"state": "enrolled", "seen": 0, "ack": 0, "ctr": -1, "st": None,
+                               "orev": 0})
+        self._count += old is None
         return {"dev": dev, "dk": protocol.device_key(self.master_key(), dev), "totp": totp}
 
     def totp_secret(self, dev):
         box = self._read_json("t/" + _bucket(dev), {})[dev]
         return bytes(self.v.open(bytes.fromhex(box), "totp:" + dev))
+
+    def decoy_secret(self, bucket):
+        """The work of totp_secret() for an id the box does not know: read secrets bucket
+        ``bucket`` and open its first entry. Returns those bytes (someone else's secret, only
+        ever mixed into a decoy key) or 20 zero bytes for an empty bucket."""
+        for dev, box in self._read_json("t/%02d.json" % bucket, {}).items():
+            try:
+                return bytes(self.v.open(bytes.fromhex(box), "totp:" + dev))
+            except ValueError:
+                break
+        return bytes(20)
+
+    def revoke(self, dev):
+        """Revoke ``dev`` for good: its TOTP secret is erased and its state says "revoked", so
+        neither factor it holds opens anything again (enrol it anew to bring it back)."""
+        rec = self.device(dev)
+        if rec is None:
+            raise StoreError("no device %s" % dev)
+        secrets = self._read_json("t/" + _bucket(dev), {})
+        if secrets.pop(dev, None) is not None:
+            self._write("t/" + _bucket(dev), json.dumps(secrets))
+        rec["state"] = "revoked"
+        self.save_device(dev, rec)
+
+    def verified_defaults_rev(self):
+        """The defaults' revision, checked: its 4-byte header is bound into the stream's seal,
+        so the whole stream is read through its tag (once; the store's own writes keep it).
+        Tampered if it fails."""
+        if self._drev is not None:
+            return self._drev
+        rev, reader, sealed, f = self.open_defaults()
+        try:
+            buf = bytearray(256)
+            while sealed.readinto(buf):
+                pass
+            sealed.verify()
+        except ValueError:
+            raise Tampered("store/defaults.bin fails its tag (revision %d)" % rev) from None
+        finally:
+            f.close()
+        self._drev = rev
+        return rev
 
     # -- configuration: sealed record streams
     def _seal_records(self, recs, label, rev, write):
@@ -252,15 +343,10 @@ class Store:
         self._write(name, rev.to_bytes(4, "big"),
                     lambda write: self._seal_records(recs, label, rev, write))
 
-    def defaults_rev(self):
-        """The revision the defaults were written at, from the file's 4-byte header."""
-        with self.b.open_read(_DIR + "/defaults.bin") as f:
-            return int.from_bytes(f.read(4), "big")
-
     def version(self, dev, rec=None):
         """The version of ``dev``'s config: the newer of the defaults and its overrides."""
         rec = rec or self.device(dev)
-        return max(self.defaults_rev(), rec["orev"] if rec else 0)
+        return max(self.verified_defaults_rev(), rec["orev"] if rec else 0)
 
     def open_defaults(self):
         """(revision, RecordReader, SealReader, file) over the defaults as stored; the caller
@@ -381,7 +467,22 @@ class Store:
         for dev in self.device_ids():
             self._check(dev, defaults, self.overrides(dev))
         self._room(size + 64, "the defaults")
-        self._put_stream("defaults.bin", "defaults", defaults, self.bump())
+        rev = self.bump()
+        self._drev = None
+        self._put_stream("defaults.bin", "defaults", defaults, rev)
+        self._drev = rev
+
+    def move_on(self):
+        """After restoring the box from an older backup: devices hold versions newer than the
+        box's and refuse its configs (no rollback). Re-issue the defaults, unchanged, at a
+        revision above every version a device acknowledged or reported; returns it."""
+        top = 0
+        for _, rec in self.devices():
+            top = max(top, rec["ack"], rec.get("ahead", 0))
+        if top >= self.meta["rev"]:
+            self.meta["rev"] = top
+        self.set_defaults(self.defaults())
+        return self._drev
 
     def set_overrides(self, dev, overrides):
         """Replace ``dev``'s overrides ({} clears them); that device's version moves on."""

@@ -286,7 +286,7 @@ def bare_request_cpu(n=1000):
         t0 = cpu_seconds(p.pid)
         for i in range(n):
             c = http.client.HTTPConnection("127.0.4.1", port, timeout=5)
-            c.request("POST", "/bare", json.dumps({"v": 1, "n": i}),
+            c.request("POST", "/bare", json.dumps({"v": 2, "n": i}),
                       {"Content-Type": "application/json"})
             assert c.getresponse().read()
             c.close()

@@ -146,10 +146,12 @@ class Fleet:
             return None
         raw = fs.read("config.bin")
         uid = hashlib.sha256(b"emu-uid:" + dev.encode()).digest()[:6]
-        key = SealKey(protocol.storage_key(bytes.fromhex(self.boots[dev]["dk"]), uid))
+        boot = self.boots[dev]
+        k = protocol.long_term_key(bytes.fromhex(boot["dk"]), bytes.fromhex(boot["totp"]))
+        key = SealKey(protocol.storage_key(k, uid))
         ver = int.from_bytes(raw[:4], "big")
         try:
-            plain = bytes(key.open(raw[4:], protocol.tr("cfgbox/1 store", dev, ver)))
+            plain = bytes(key.open(raw[4:], protocol.tr("cfgbox/2 store", dev, ver)))
         except SealError:
             return None
         return records.unflatten(records.RecordReader(source(plain)))

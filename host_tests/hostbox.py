@@ -13,6 +13,7 @@ from shared.board import Board
 from shared.sealedbox import SealKey
 
 HELLO, AUTH, CONFIG, ACK = protocol.HELLO, protocol.AUTH, protocol.CONFIG, protocol.ACK
+V = protocol.VERSION
 T0 = 1795219200  # a fixed "now" (2026-11-21 00:00 UTC) on a TOTP step boundary
 
 
@@ -54,6 +55,7 @@ class HostDevice:
         self.dev = boot["dev"]
         self.dk = boot["dk"]
         self.totp = boot["totp"]
+        self.k = protocol.long_term_key(self.dk, self.totp)
         self.box = api.store.meta["box"]
         self.station = station
         self.sent = {}
@@ -64,40 +66,44 @@ class HostDevice:
 
     def hello(self, now):
         self.cn = os.urandom(protocol.NONCE_LEN)
-        s, out, _ = self.post(HELLO, {"v": 1, "dev": self.dev, "cn": self.cn.hex()}, now)
+        s, out, _ = self.post(HELLO, {"v": V, "dev": self.dev, "cn": self.cn.hex()}, now)
         assert s == 200, out
         self.sn = bytes.fromhex(out["sn"])
-        assert protocol.mac_ok(self.dk, out["bp"], "cfgbox/1 box", self.box, self.dev, self.cn,
+        assert protocol.mac_ok(self.k, out["bp"], "cfgbox/2 box", self.box, self.dev, self.cn,
                                self.sn, out["t"]), "box not authentic"
         return out
 
-    def auth(self, now, step=None, dk=None):
-        code = otp.hotp(self.totp, otp.counter_at(now) if step is None else step)
-        self.sk = protocol.session_key(dk or self.dk, self.cn, self.sn, self.box, self.dev, code)
-        dp = protocol.mac(self.sk, "cfgbox/1 dev", self.box, self.dev, self.cn, self.sn)
-        s, out, h = self.post(AUTH, {"v": 1, "dev": self.dev, "cn": self.cn.hex(),
-                                     "sn": self.sn.hex(), "dp": dp.hex()}, now)
+    def auth(self, now, step=None, dk=None, totp=None):
+        """auth at time step ``step`` (now's by default), optionally with a wrong DK or T."""
+        step = otp.counter_at(now) if step is None else step
+        k = protocol.long_term_key(dk or self.dk, totp or self.totp)
+        code = protocol.code(totp or self.totp, step)
+        self.sk = protocol.session_key(k, self.cn, self.sn, self.box, self.dev, step, code)
+        dp = protocol.mac(self.sk, "cfgbox/2 dev", self.box, self.dev, self.cn, self.sn, step)
+        s, out, h = self.post(AUTH, {"v": V, "dev": self.dev, "cn": self.cn.hex(),
+                                     "sn": self.sn.hex(), "c": step, "dp": dp.hex()}, now)
         if s == 200:
             self.sid = bytes.fromhex(out["sid"])
-            assert protocol.mac_ok(self.sk, out["ap"], "cfgbox/1 auth-ok", self.sid, self.dev)
+            assert protocol.mac_ok(self.sk, out["ap"], "cfgbox/2 auth-ok", self.sid, self.dev,
+                                   step)
         return s, out, h
 
     def config(self, now, have=0):
-        m = protocol.mac(self.sk, "cfgbox/1 config", self.sid, have)
-        s, out, _ = self.post(CONFIG, {"v": 1, "sid": self.sid.hex(), "have": have,
+        m = protocol.mac(self.sk, "cfgbox/2 config", self.sid, have)
+        s, out, _ = self.post(CONFIG, {"v": V, "sid": self.sid.hex(), "have": have,
                                        "m": m.hex()}, now)
         if s == 200 and not isinstance(out, dict):  # the streamed answer: ver, then sealed
             body = b"".join(bytes(c) for c in out) if not isinstance(out, bytes) else out
             ver = int.from_bytes(body[:4], "big")
-            aad = protocol.tr("cfgbox/1 cfg", self.sid, self.dev, ver)
+            aad = protocol.tr("cfgbox/2 cfg", self.sid, self.dev, ver)
             plain = bytes(SealKey(self.sk).open(body[4:], aad))
             cfg = records.unflatten(records.RecordReader(source(plain)))
-            out = {"v": 1, "ver": ver, "plain": json.dumps(cfg).encode(), "records": plain}
+            out = {"v": V, "ver": ver, "plain": json.dumps(cfg).encode(), "records": plain}
         return s, out
 
     def ack(self, now, ver, st='{"fw":"host"}'):
-        m = protocol.mac(self.sk, "cfgbox/1 ack", self.sid, ver, st)
-        s, out, _ = self.post(ACK, {"v": 1, "sid": self.sid.hex(), "ver": ver, "st": st,
+        m = protocol.mac(self.sk, "cfgbox/2 ack", self.sid, ver, st)
+        s, out, _ = self.post(ACK, {"v": V, "sid": self.sid.hex(), "ver": ver, "st": st,
                                     "m": m.hex()}, now)
         return s, out
 

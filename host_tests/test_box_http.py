@@ -27,19 +27,19 @@ def req(port, method, path, body=b"", headers=None):
 
 
 @pytest.mark.parametrize("method,path,body,status", [
-    ("POST", "/api/v1/hello", b"{not json", 400),
-    ("POST", "/api/v1/hello", b"[1, 2]", 400),
-    ("POST", "/api/v1/hello", b'{"v": 2, "dev": "sensor-1", "cn": "00"}', 400),
-    ("POST", "/api/v1/hello", b'{"v": 1, "dev": "../etc", "cn": "' + b"0" * 32 + b'"}', 400),
-    ("POST", "/api/v1/hello", b'{"v": 1, "dev": "sensor-1", "cn": "zz"}', 400),
-    ("POST", "/api/v1/hello", b'{"v": 1, "a": [[[[[[1]]]]]]}', 400),
-    ("POST", "/api/v1/hello", b"x" * 4096, 413),
-    ("GET", "/api/v1/hello", b"", 405),
-    ("POST", "/api/v1/nothing", b"{}", 404),
-    ("POST", "/api/v1/auth", b'{"v": 1, "dev": "sensor-1", "cn": "' + b"0" * 32
+    ("POST", "/api/v2/hello", b"{not json", 400),
+    ("POST", "/api/v2/hello", b"[1, 2]", 400),
+    ("POST", "/api/v2/hello", b'{"v": 2, "dev": "sensor-1", "cn": "00"}', 400),
+    ("POST", "/api/v2/hello", b'{"v": 2, "dev": "../etc", "cn": "' + b"0" * 32 + b'"}', 400),
+    ("POST", "/api/v2/hello", b'{"v": 2, "dev": "sensor-1", "cn": "zz"}', 400),
+    ("POST", "/api/v2/hello", b'{"v": 2, "a": [[[[[[1]]]]]]}', 400),
+    ("POST", "/api/v2/hello", b"x" * 4096, 413),
+    ("GET", "/api/v2/hello", b"", 405),
+    ("POST", "/api/v2/nothing", b"{}", 404),
+    ("POST", "/api/v2/auth", b'{"v": 2, "dev": "sensor-1", "cn": "' + b"0" * 32
      + b'", "sn": "' + b"1" * 32 + b'", "dp": "00"}', 401),
-    ("POST", "/api/v1/config", b'{"v": 1, "sid": "' + b"0" * 32 + b'", "have": 0, "m": ""}', 401),
-    ("POST", "/api/v1/ack", b'{"v": 1, "sid": "' + b"0" * 32 + b'", "ver": 1, "st": "{}", '
+    ("POST", "/api/v2/config", b'{"v": 2, "sid": "' + b"0" * 32 + b'", "have": 0, "m": ""}', 401),
+    ("POST", "/api/v2/ack", b'{"v": 2, "sid": "' + b"0" * 32 + b'", "ver": 1, "st": "{}", '
      b'"m": ""}', 401),
 ])
 def test_bad_input_gets_small_json_4xx(box, method, path, body, status):
@@ -52,10 +52,10 @@ def test_bad_input_gets_small_json_4xx(box, method, path, body, status):
 
 def test_unknown_device_answered_like_a_known_one(box):
     cn = "ab" * 16
-    _, known, _ = req(box.port, "POST", "/api/v1/hello",
-                      json.dumps({"v": 1, "dev": "sensor-1", "cn": cn}).encode())
-    _, unknown, _ = req(box.port, "POST", "/api/v1/hello",
-                        json.dumps({"v": 1, "dev": "sensor-99", "cn": cn}).encode())
+    _, known, _ = req(box.port, "POST", "/api/v2/hello",
+                      json.dumps({"v": 2, "dev": "sensor-1", "cn": cn}).encode())
+    _, unknown, _ = req(box.port, "POST", "/api/v2/hello",
+                        json.dumps({"v": 2, "dev": "sensor-99", "cn": cn}).encode())
     k, u = json.loads(known), json.loads(unknown)
     assert set(k) == set(u) and len(k["bp"]) == len(u["bp"]) == 64
 
@@ -77,8 +77,8 @@ log.close()
 """)
     lines = box.fs("sensor-1").read("replay.jsonl").decode().splitlines()
     sent = [json.loads(x) for x in lines]
-    assert [p for p, _ in sent] == ["/api/v1/hello", "/api/v1/auth", "/api/v1/config",
-                                    "/api/v1/ack"]
+    assert [p for p, _ in sent] == ["/api/v2/hello", "/api/v2/auth", "/api/v2/config",
+                                    "/api/v2/ack"]
     ack_before = box.devices()["sensor-1"]["ack"]
     for path, obj in sent[1:]:
         status, data, _ = req(box.port, "POST", path, json.dumps(obj).encode())

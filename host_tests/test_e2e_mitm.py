@@ -36,7 +36,7 @@ def _other_version(body, have):
 
 def _hide_the_update(body, have):
     # claim "unchanged" without the session key's MAC
-    return json.dumps({"v": 1, "ver": have, "unchanged": True, "m": "00" * 32}).encode(), \
+    return json.dumps({"v": 2, "ver": have, "unchanged": True, "m": "00" * 32}).encode(), \
         "application/json"
 
 
@@ -56,11 +56,11 @@ class Proxy:
                 r = c.getresponse()
                 data = r.read()
                 ctype = r.getheader("Content-Type")
-                if self.path == "/api/v1/auth" and proxy.drop:
+                if self.path == "/api/v2/auth" and proxy.drop:
                     proxy.drop -= 1
                     self.close_connection = True  # the box accepted; the device never hears
                     return
-                if self.path == "/api/v1/config" and r.status == 200:
+                if self.path == "/api/v2/config" and r.status == 200:
                     data, ctype = alter(data, json.loads(body)["have"])
                     proxy.hits += 1
                 self.send_response(r.status)

@@ -109,21 +109,21 @@ def test_real_exchanges_fit_the_spec(wire):
     ver, cfg = d.exchange(T0)
     assert json.loads(cfg)["ntp"] == "pool.ntp.org"
     assert d.exchange(T0 + 30, have=ver) == (ver, None)
-    for path in ("/api/v1/auth", "/api/v1/config", "/api/v1/ack"):  # replays: 401
+    for path in ("/api/v2/auth", "/api/v2/config", "/api/v2/ack"):  # replays: 401
         assert wire.send("POST", path, d.sent[path])[0] == 401
-    assert wire.send("POST", "/api/v1/hello", {"v": 2})[0] == 400
-    assert wire.send("POST", "/api/v1/hello", b"{broken")[0] == 400
-    assert wire.send("POST", "/api/v1/auth", b"[" * 10 + b"]" * 10)[0] == 400
-    assert wire.send("POST", "/api/v1/ack", b"x" * 4096)[0] == 413
-    assert wire.send("GET", "/api/v1/config", b"")[0] == 405
-    assert wire.send("POST", "/api/v1/other", {"v": 1})[0] == 404
+    assert wire.send("POST", "/api/v2/hello", {"v": 1})[0] == 400
+    assert wire.send("POST", "/api/v2/hello", b"{broken")[0] == 400
+    assert wire.send("POST", "/api/v2/auth", b"[" * 10 + b"]" * 10)[0] == 400
+    assert wire.send("POST", "/api/v2/ack", b"x" * 4096)[0] == 413
+    assert wire.send("GET", "/api/v2/config", b"")[0] == 405
+    assert wire.send("POST", "/api/v2/other", {"v": 2})[0] == 404
     for _ in range(16):
-        wire.send("POST", "/api/v1/hello", {"v": 1, "dev": "x", "cn": "00" * 16})
-    assert wire.send("POST", "/api/v1/hello", {"v": 1, "dev": "x", "cn": "00" * 16})[0] == 503
+        wire.send("POST", "/api/v2/hello", {"v": 2, "dev": "x", "cn": "00" * 16})
+    assert wire.send("POST", "/api/v2/hello", {"v": 2, "dev": "x", "cn": "00" * 16})[0] == 503
     for i in range(10):
-        body = {"v": 1, "dev": "g%d" % i, "cn": "00" * 16, "sn": "11" * 16, "dp": "00" * 64}
-        wire.send("POST", "/api/v1/auth", body)
-    assert wire.send("POST", "/api/v1/config", {"v": 1})[0] == 429
+        body = {"v": 2, "dev": "g%d" % i, "cn": "00" * 16, "sn": "11" * 16, "dp": "00" * 64}
+        wire.send("POST", "/api/v2/auth", body)
+    assert wire.send("POST", "/api/v2/config", {"v": 2})[0] == 429
     # every documented answer of the device routes was produced and checked at least once
-    assert {("/api/v1/config", 200), ("/api/v1/ack", 401), ("/api/v1/hello", 503),
-            ("/api/v1/ack", 413), ("/api/v1/config", 405), ("/api/v1/config", 429)} <= wire.seen
+    assert {("/api/v2/config", 200), ("/api/v2/ack", 401), ("/api/v2/hello", 503),
+            ("/api/v2/ack", 413), ("/api/v2/config", 405), ("/api/v2/config", 429)} <= wire.seen

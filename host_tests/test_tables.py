@@ -7,7 +7,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from configurator_fw import lockout
 from configurator_fw.nonces import Table
 
-CAP, TTL = 4, 60
+CAP, TTL, PER = 4, 60, 2
 
 
 class Nonces(RuleBasedStateMachine):
@@ -15,9 +15,9 @@ class Nonces(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.t = Table(CAP, TTL)
+        self.t = Table(CAP, TTL, PER)
         self.now = 1000
-        self.model = {}  # key -> (made, value)
+        self.model = {}  # key -> (made, value, owner)
         self.n = 0
 
     def live(self):
@@ -27,16 +27,25 @@ class Nonces(RuleBasedStateMachine):
     def time_passes(self, dt):
         self.now += dt
 
-    @rule()
-    def add(self):
+    @rule(owner=st.sampled_from(["s1", "s2", "s3"]))
+    def add(self, owner):
         self.n += 1
         key, value = b"k%d" % self.n, ("dev", self.n)
-        ok = self.t.add(key, value, self.now)
-        assert ok == (len(self.live()) < CAP)
-        if ok:
-            self.model[key] = (self.now, value)
-        else:
-            assert 1 <= self.t.retry_after(self.now) <= TTL
+        self.t.add(key, value, self.now, owner)
+        # the model: expired entries go; the owner's oldest gives way past its quota, then the
+        # table's oldest when full; the new entry always gets in
+        live = self.live()
+        mine = sorted((e[0], self.n_of(k), k) for k, e in live.items() if e[2] == owner)
+        while len(mine) >= PER:
+            live.pop(mine.pop(0)[2])
+        if len(live) >= CAP:
+            live.pop(min((e[0], self.n_of(k), k) for k, e in live.items())[2])
+        live[key] = (self.now, value, owner)
+        self.model = live
+
+    @staticmethod
+    def n_of(key):
+        return int(key[1:])
 
     @rule(data=st.data())
     def take(self, data):
@@ -57,6 +66,8 @@ class Nonces(RuleBasedStateMachine):
     @invariant()
     def bounded(self):
         assert len(self.t) <= CAP
+        held = {k for k in self.t._d if self.t.get(k, self.now) is not None}
+        assert held == set(self.live())  # exactly the model's live entries
 
 
 TestNonces = Nonces.TestCase
@@ -95,7 +106,7 @@ bursts = st.lists(st.tuples(st.integers(0, 40), st.integers(1, 12), st.integers(
 
 @given(bursts, st.integers(1, 30))
 def test_stations_bounded_and_a_flood_never_frees_a_locked_one(events, flood):
-    s = lockout.Stations(cap=8)
+    s = lockout.Parties(lockout.STATION_THRESHOLD, cap=8)
     now = 0
     for addr, n, dt in events:
         now += dt
@@ -111,7 +122,7 @@ def test_stations_bounded_and_a_flood_never_frees_a_locked_one(events, flood):
 
 
 def test_station_locks_after_threshold_and_clears_on_success():
-    s = lockout.Stations()
+    s = lockout.Parties(lockout.STATION_THRESHOLD)
     for _ in range(lockout.STATION_THRESHOLD - 1):
         s.fail("a", 100)
     assert s.locked("a", 100) == 0
