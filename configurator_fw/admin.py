@@ -91,7 +91,7 @@ def device_rows(board=None):
     drev = s.verified_defaults_rev()
     for dev, r in s.devices():
         yield {"dev": dev, "state": r["state"], "ver": max(drev, r["orev"]), "ack": r["ack"],
-               "seen": r["seen"], "fails": r["fails"], "st": r["st"]}
+               "seen": r["seen"], "ahead": r.get("ahead", 0), "st": r["st"]}
 
 
 def devices(board=None):

@@ -150,6 +150,8 @@ class DeviceApi:
         if not valid_id(dev):
             raise BadRequest("dev")
         cn = _hex(body, "cn", protocol.NONCE_LEN)
+        if not self.clock_ok:  # t would be a lie the device must not build on
+            return 503, {"v": _V, "error": "clock"}, {"Retry-After": "60"}
         mk = self._mk
         if self._is_known(dev):
             dk = protocol.device_key(mk, dev)

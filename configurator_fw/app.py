@@ -7,6 +7,7 @@ from microdot import Microdot
 from shared import protocol
 
 MAX_DEPTH = 4
+MAX_BODY = 2048
 STREAMS = 4  # configs sent at once: each holds ~5 KB of buffers and cipher state
 
 
@@ -79,6 +80,8 @@ def make_app(api, clock, log=print):
     slots = _Slots(STREAMS)
 
     async def device_route(request):
+        if request.content_length > MAX_BODY:  # the transport refuses it first (server.py)
+            return _json_error(413, "request too large")
         try:
             body = json.loads(request.body)
         except (ValueError, UnicodeError):

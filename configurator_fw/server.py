@@ -89,12 +89,11 @@ def body_length(method, headers):
         if method in ("POST", "PUT", "PATCH"):
             raise HttpError(411, "Content-Length required")
         return 0
-    if not cl.isdigit() or len(cl) > 9:
+    if not cl.isdigit():
         raise HttpError(400, "bad Content-Length")
-    n = int(cl)
-    if n > MAX_BODY:
+    if len(cl) > 9 or int(cl) > MAX_BODY:  # a number, too large: never parsed past 9 digits
         raise HttpError(413, "request too large")
-    return n
+    return int(cl)
 
 
 class Server:

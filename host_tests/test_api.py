@@ -335,10 +335,14 @@ def test_one_station_cannot_fill_the_nonce_table(api):
     assert len(api.nonces) == 16
 
 
-def test_unset_clock_refuses_auth_not_hello(tmp_path):
+def test_unset_clock_refuses_hello_and_auth(tmp_path):
     api, boot = new_api(tmp_path, ["sensor-1"], clock_ok=False)
     d = HostDevice(api, boot["sensor-1"])
+    s, out, h = api.handle(HELLO, {"v": 2, "dev": "sensor-1", "cn": "00" * 16}, d.station, T0)
+    assert (s, out["error"], h["Retry-After"]) == (503, "clock", "60")
+    api.clock_ok = True
     d.hello(T0)
+    api.clock_ok = False
     s, out, h = d.auth(T0)
     assert (s, out["error"], h["Retry-After"]) == (503, "clock", "60")
 

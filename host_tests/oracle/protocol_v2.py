@@ -1,0 +1,97 @@
+# An independent implementation of docs/PROTOCOL.md's derivations, written from the document
+# with CPython's hmac/hashlib and the `cryptography` package only (nothing from shared/): the
+# oracle the known-answer vectors in vectors/test_vec_protocol.py are checked against.
+import hashlib
+import hmac
+import struct
+
+from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def hkdf(ikm, salt, info, n=32):
+    return HKDF(hashes.SHA256(), n, salt or None, info).derive(ikm)
+
+
+def tr(label, *fields):
+    out = label.encode()
+    for f in fields:
+        if isinstance(f, int):
+            f = struct.pack(">Q", f)
+        elif isinstance(f, str):
+            f = f.encode()
+        out += struct.pack(">H", len(f)) + f
+    return out
+
+
+def mac(key, label, *fields):
+    return hmac.new(key, tr(label, *fields), hashlib.sha256).digest()
+
+
+def hotp(secret, counter):
+    d = hmac.new(secret, struct.pack(">Q", counter), hashlib.sha1).digest()
+    o = d[-1] & 15
+    return "%06d" % ((struct.unpack(">I", d[o:o + 4])[0] & 0x7FFFFFFF) % 10**6)
+
+
+def seal(key, plaintext, aad, iv):
+    okm = hkdf(key, b"", b"cfgbox sealed box v1", 64)
+    p = padding.PKCS7(128).padder()
+    padded = p.update(plaintext) + p.finalize()
+    enc = Cipher(algorithms.AES(okm[:32]), modes.CBC(iv)).encryptor()
+    c = enc.update(padded) + enc.finalize()
+    head = b"\x01" + iv
+    tag = hmac.new(okm[32:], head + c + aad + struct.pack(">I", len(aad)),
+                   hashlib.sha256).digest()
+    return head + c + tag
+
+
+def record(kind, path, value):
+    p = b"\x00".join(k.encode() for k in path)
+    return bytes([kind, len(p)]) + p + len(value).to_bytes(3, "big") + value
+
+
+# the inputs of every vector (PROTOCOL.md appendix A)
+MK = bytes(range(32))
+DEV = "sensor-042"
+BOX = "cfgbox-7c2a"
+T = bytes(range(0x40, 0x54))
+CN = bytes(range(0xC0, 0xD0))
+SN = bytes(range(0x50, 0x60))
+SID = bytes(range(0xA0, 0xB0))
+NOW = 1795219215
+STEP = NOW // 30
+UID = bytes.fromhex("246f28a1b2c3")
+IV = bytes(range(0x10, 0x20))
+ST = '{"fw":"1.0.0","heap":81234,"rssi":-51,"ver":42,"err":null}'
+CONFIG = record(1, ["a"], b"1") + record(0, ["mqtt"], b"") + record(1, ["mqtt", "host"], b'"h"')
+
+
+def vectors():
+    dk = hkdf(MK, b"cfgbox/2", b"device-key" + DEV.encode())
+    k = hkdf(dk, T, b"cfgbox/2 long-term")
+    code = hotp(T, STEP)
+    sk = hkdf(k, CN + SN, tr("cfgbox/2 session", BOX, DEV, STEP, code))
+    return {
+        "DK": dk,
+        "decoy": hkdf(MK, b"cfgbox/2", b"unknown" + DEV.encode()),
+        "K": k,
+        "code": code.encode(),
+        "bp": mac(k, "cfgbox/2 box", BOX, DEV, CN, SN, NOW),
+        "SK": sk,
+        "dp": mac(sk, "cfgbox/2 dev", BOX, DEV, CN, SN, STEP),
+        "ap": mac(sk, "cfgbox/2 auth-ok", SID, DEV, STEP),
+        "m_config": mac(sk, "cfgbox/2 config", SID, 41),
+        "m_unchanged": mac(sk, "cfgbox/2 unchanged", SID, 41),
+        "m_ack": mac(sk, "cfgbox/2 ack", SID, 42, ST),
+        "m_ack_ok": mac(sk, "cfgbox/2 ack-ok", SID, 42),
+        "cfg_stream": (42).to_bytes(4, "big")
+        + seal(sk, CONFIG, tr("cfgbox/2 cfg", SID, DEV, 42), IV),
+        "KS": hkdf(k, UID, b"cfgbox/2 storage"),
+    }
+
+
+if __name__ == "__main__":
+    for name, value in vectors().items():
+        print("    %r: %r," % (name, value.hex()))
