@@ -190,7 +190,7 @@ class DeviceApi:
         if known:
             rec = self.store.device(dev)
         else:  # the same work: a state bucket read and one entry's MAC checked
-            rec = self.store.decoy_device(self._decoy_bucket(dev))
+            rec = self.store.decoy_device(dev, self._decoy_bucket(dev))
         k, secret = issued[3], issued[4]
         sk = protocol.session_key(k, cn, sn, self._box, dev, c, protocol.code(secret, c))
         ok = protocol.mac_ok(sk, dp, "cfgbox/2 dev", self._box, dev, cn, sn, c)

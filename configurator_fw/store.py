@@ -200,8 +200,8 @@ class Store:
         return max(self.meta["floor"], (step - 1) * 30)
 
     # -- devices
-    def _state_bucket(self, dev):
-        name = "d/" + _bucket(dev)
+    def _state_bucket(self, dev, name=None):
+        name = name or "d/" + _bucket(dev)
         if self._state is None or self._state[0] != name:
             self._state = None  # a failed read leaves nothing stale behind
             self._state = (name, self._read_json(name, {}))
@@ -222,14 +222,12 @@ class Store:
         entry = self._state_bucket(dev)[1].get(dev)
         return self._open_state(dev, entry) if entry is not None else None
 
-    def decoy_device(self, bucket):
-        """The work of device() for an id the box does not know: read state bucket ``bucket``
-        and check its first entry's MAC, so an unknown id costs what an enrolled one does."""
-        name = "d/%02d.json" % bucket
-        data = self._state if self._state and self._state[0] == name else (
-            name, self._read_json(name, {}))
-        self._state = data
-        for dev, entry in data[1].items():
+    def decoy_device(self, dev, bucket):
+        """The work of device() for an id ``dev`` the box does not know: the same checks, state
+        bucket ``bucket`` read and its first entry's MAC checked, so an unknown id costs what an
+        enrolled one does. Returns None."""
+        valid_id(dev)
+        for dev, entry in self._state_bucket(None, "d/%02d.json" % bucket)[1].items():
             try:
                 self._open_state(dev, entry)
             except Tampered:

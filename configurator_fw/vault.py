@@ -29,7 +29,7 @@ class Vault:
         try:
             n = nvs.get_blob("key", buf)
         except OSError as e:
-            if e.errno != _NVS_NOT_FOUND:
+            if (e.args[0] if e.args else None) != _NVS_NOT_FOUND:
                 raise VaultError("the vault key in NVS cannot be read (%s); the store is left "
                                  "untouched" % (e,)) from None
             buf = board.random(32)

@@ -1,4 +1,4 @@
-# `make bench`: the board-true figures of issue 7, each measured in this run on the 32-bit
+# `make bench`: the board-true figures of issue 7 (and issue 8's, bench_attack.py), each measured in this run on the 32-bit
 # interpreter with the board emulation, printed as a table with its target and verdict and written
 # to build/bench.json. A target that is not met is printed as not met, with its figure.
 import http.client
@@ -432,6 +432,10 @@ def main():
     err = err.strip("'\"")
     if err:
         rows.append(row("  what stopped the enrolment", err, "no error", False))
+
+    import bench_attack
+
+    rows.extend(bench_attack.rows(row))
 
     out = {"rows": rows, "seconds": round(time.time() - t0, 1),
            "interpreter": "MicroPython 1.25.0 unix port, 32-bit, ESP32-like variant"}

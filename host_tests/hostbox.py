@@ -98,7 +98,8 @@ class HostDevice:
             aad = protocol.tr("cfgbox/2 cfg", self.sid, self.dev, ver)
             plain = bytes(SealKey(self.sk).open(body[4:], aad))
             cfg = records.unflatten(records.RecordReader(source(plain)))
-            out = {"v": V, "ver": ver, "plain": json.dumps(cfg).encode(), "records": plain}
+            out = {"v": V, "ver": ver, "plain": json.dumps(cfg).encode(), "records": plain,
+                   "sealed": body[4:]}
         return s, out
 
     def ack(self, now, ver, st='{"fw":"host"}'):

@@ -2,12 +2,17 @@
 # TOTP window, lockouts, and the bounded nonce table. A small CPython device (hostbox.HostDevice)
 # speaks the protocol; the MicroPython end-to-end tests run the real client against the real box.
 import json
+import os
+import statistics
+import sys
+import time
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from shared import otp, protocol
+from shared.sealedbox import SealError, SealKey
 
 from configurator_fw import api as api_module
 from configurator_fw import lockout
@@ -374,3 +379,114 @@ def test_sessions_serve_one_config_and_expire(api):
     assert d.ack(T0 + 62, out["ver"] + 1)[0] == 401  # an ack must name what was served
     assert d.ack(T0 + 62, out["ver"])[0] == 200
 
+
+
+# -- what an attacker learns: enrolled ids, and the DK-only attacker of v1's finding
+
+_HEAVY = ("mac.py", "hkdf.py", "sealedbox.py", "cryptolib.py", "board.py", "decoder.py", "ct.py")
+
+
+def _work(fn):
+    """(answer, the calls fn made into crypto, files and JSON, by function, counted)."""
+    calls = {}
+
+    def prof(frame, event, arg):
+        if event == "call":
+            key = (os.path.basename(frame.f_code.co_filename), frame.f_code.co_name)
+            if key[0] in _HEAVY:
+                calls[key] = calls.get(key, 0) + 1
+
+    sys.setprofile(prof)
+    try:
+        out = fn()
+    finally:
+        sys.setprofile(None)
+    return out, calls
+
+
+def _probe(api, dev, now, station="127.0.4.50"):
+    """hello then a failing auth for ``dev``, from a cold store cache: (hello work, auth work,
+    auth seconds)."""
+    api.ids.ok(dev)
+    api.stations.ok(station)
+    api.store._state = None
+    body = {"v": 2, "dev": dev, "cn": "00" * 16}
+    (s, out, _), hello = _work(lambda: api.handle(HELLO, body, station, now))
+    assert s == 200
+    auth_body = dict(body, sn=out["sn"], c=now // 30, dp="00" * 32)
+    t = time.perf_counter()
+    (s, _, _), auth = _work(lambda: api.handle(AUTH, auth_body, station, now))
+    dt = time.perf_counter() - t
+    assert s == 401
+    return hello, auth, dt
+
+
+def test_unknown_ids_cost_the_box_what_enrolled_ones_do(tmp_path):
+    """Hello and a failed auth do the same crypto, file and JSON work for an enrolled id and an
+    unknown one (traced call by call), so their timing cannot tell them apart; the timing
+    distributions are measured too and printed (make bench reports them on MicroPython)."""
+    api, _ = new_api(tmp_path, ["sensor-%02d" % i for i in range(40)])
+    enrolled = ["sensor-%02d" % i for i in range(0, 40, 4)]
+    unknown = ["ghost-%02d" % i for i in range(10)]
+    times = {"enrolled": [], "unknown": []}
+    for a, b in zip(enrolled, unknown):
+        ha, aa, ta = _probe(api, a, T0)
+        hb, ab, tb = _probe(api, b, T0)
+        assert ha == hb, (a, b)
+        assert aa == ab, (a, b)
+        times["enrolled"].append(ta)
+        times["unknown"].append(tb)
+    for _ in range(10):  # and interleaved many times for the distributions
+        for a, b in zip(enrolled, unknown):
+            times["enrolled"].append(_probe(api, a, T0)[2])
+            times["unknown"].append(_probe(api, b, T0)[2])
+    for name, xs in times.items():
+        q = statistics.quantiles(xs, n=10)
+        print("auth failure, %s ids: median %.3f ms, p10 %.3f, p90 %.3f"
+              % (name, 1000 * statistics.median(xs), 1000 * q[0], 1000 * q[-1]))
+
+
+def test_the_device_key_alone_opens_and_proves_nothing(api):
+    """The attacker of v1's finding holds DK (and here, as the worst case, even the right TOTP
+    code) but not T. From a recorded exchange no key it can make verifies dp, opens the config
+    or makes the box's proof; actively, every auth it makes is refused, and the device's step
+    counter on the box does not move."""
+    boot = api.boot["sensor-1"]
+    d = HostDevice(api, boot)
+    api.store.set_defaults({"secret": "s3cret"})
+    hello = d.hello(T0)
+    s, auth, _ = d.auth(T0)
+    assert s == 200
+    s, cfg = d.config(T0)
+    assert s == 200 and b"s3cret" in cfg["records"]
+    sealed = cfg["sealed"]
+    sent_dp = d.sent[AUTH]["dp"]
+    c = T0 // 30
+    code = protocol.code(boot["totp"], c)  # the worst case: the attacker knows the code too
+    tries = 0
+    for k in (boot["dk"], protocol.long_term_key(boot["dk"], b""),
+              protocol.long_term_key(boot["dk"], bytes(20))):
+        assert not protocol.mac_ok(k, hello["bp"], "cfgbox/2 box", d.box, d.dev, d.cn, d.sn,
+                                   hello["t"])
+        for step in (c - 1, c, c + 1):
+            sk = protocol.session_key(k, d.cn, d.sn, d.box, d.dev, step, code)
+            tries += 1
+            assert not protocol.mac_ok(sk, sent_dp, "cfgbox/2 dev", d.box, d.dev, d.cn, d.sn, c)
+            with pytest.raises(SealError):
+                SealKey(sk).open(sealed, protocol.tr("cfgbox/2 cfg", d.sid, d.dev, cfg["ver"]))
+    assert tries == 9
+    ctr = api.store.device("sensor-1")["ctr"]
+    for i in range(3):  # actively, from a fresh hello each time: refused
+        a = HostDevice(api, boot, station="127.0.4.%d" % (60 + i))
+        a.cn = bytes(16)
+        s, out, _ = api.handle(HELLO, {"v": 2, "dev": "sensor-1", "cn": a.cn.hex()}, a.station,
+                               T0 + 30)
+        a.sn = bytes.fromhex(out["sn"])
+        assert a.auth(T0 + 30, totp=bytes(20))[0] == 401  # right DK, wrong T
+    assert api.store.device("sensor-1")["ctr"] == ctr
+
+
+def test_two_devices_keys_differ(api):
+    a, b = api.boot["sensor-1"], api.boot["sensor-2"]
+    assert a["dk"] != b["dk"] and a["totp"] != b["totp"]
+    assert protocol.long_term_key(a["dk"], a["totp"]) != protocol.long_term_key(b["dk"], b["totp"])

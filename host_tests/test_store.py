@@ -230,3 +230,118 @@ def test_large_overrides_get_a_file_of_their_own_and_small_ones_stay_in_the_buck
     assert json.loads(reopen(store).config("large")[1])["app"]["blob"] == "x" * 3000
     store.set_overrides("large", {"name": "now small"})  # the old file goes with the change
     assert not any(p.name.startswith("large.") for p in (tmp_path / "store" / "o").iterdir())
+
+
+# -- a tamper-evident store (PROTOCOL.md s.5.1) and a vault that never loses its key
+
+
+def _edit_entry(root, dev, change):
+    from configurator_fw.store import _bucket
+
+    path = root / "store" / "d" / _bucket(dev)
+    bucket = json.loads(path.read_text())
+    bucket[dev][0] = change(bucket[dev][0])
+    path.write_text(json.dumps(bucket))
+
+
+@pytest.mark.parametrize("change", [
+    lambda text: text.replace('"ctr": -1', '"ctr": 99999999'),  # move the step counter
+    lambda text: text.replace('"orev": 0', '"orev": 7'),  # claim another overrides revision
+    lambda text: text.replace('"enrolled"', '"provisioned"'),
+])
+def test_an_edited_device_record_fails_its_mac_and_touches_no_other_device(tmp_path, change):
+    from configurator_fw.api import DeviceApi
+    from configurator_fw.store import Tampered, _bucket
+    from hostbox import HELLO, T0, HostDevice
+
+    devs = ["d%03d" % i for i in range(200)]
+    store, boot = new_store(tmp_path, devs)
+    victim = devs[0]
+    neighbour = next(d for d in devs[1:] if _bucket(d) == _bucket(victim))  # same bucket file
+    _edit_entry(tmp_path, victim, change)
+    store = reopen(store)
+    with pytest.raises(Tampered):
+        store.device(victim)
+    assert dict(store.devices())[victim]["state"] == "tampered"
+    assert store.device(neighbour)["state"] == "enrolled"
+    api = DeviceApi(store)
+    lines = []
+    api.log = lines.append
+    assert HostDevice(api, boot[neighbour]).exchange(T0)[0] == 1  # the neighbour is served
+    v = HostDevice(api, boot[victim])
+    with pytest.raises(AssertionError, match="box not authentic"):
+        v.hello(T0)  # answered like an unknown id: no traceback, no key of its own
+    assert api.handle(HELLO, {"v": 2, "dev": victim, "cn": "00" * 16}, "s", T0)[0] == 200
+
+
+def test_an_edited_box_json_or_defaults_header_is_refused_with_a_clear_error(tmp_path):
+    from configurator_fw.api import DeviceApi
+    from configurator_fw.store import Tampered
+    from hostbox import HELLO, T0
+
+    store, _ = new_store(tmp_path, ["d1"])
+    store.set_defaults({"a": 1})
+    path = tmp_path / "store" / "defaults.bin"
+    raw = bytearray(path.read_bytes())
+    raw[3] += 1  # the unverified v1 header would have hidden an update; v2 binds it
+    path.write_bytes(bytes(raw))
+    lines = []
+    api = DeviceApi(reopen(store), log=lines.append)
+    s, out, _ = api.handle(HELLO, {"v": 2, "dev": "d1", "cn": "00" * 16}, "s", T0)
+    assert (s, out["error"]) == (503, "unavailable")
+    assert any("defaults.bin fails its tag" in x for x in lines), lines
+    meta = tmp_path / "store" / "box.json"
+    meta.write_text(meta.read_text().replace('"max_clients": 10', '"max_clients": 9'))
+    with pytest.raises(Tampered, match="box.json fails its MAC"):
+        reopen(store)
+
+
+def test_move_on_reissues_above_every_version_a_device_holds(tmp_path):
+    store, _ = new_store(tmp_path, ["d1", "d2"])
+    store.set_defaults({"a": 1})
+    rec = store.device("d1")
+    rec["ahead"] = 9  # d1 reported version 9 (the box was restored from an older backup)
+    store.save_device("d1", rec)
+    rec = store.device("d2")
+    rec["ack"] = 5
+    store.save_device("d2", rec)
+    assert store.move_on() == 10
+    assert store.version("d1") == 10 and store.defaults() == {"a": 1}
+    assert reopen(store).verified_defaults_rev() == 10
+
+
+class _Nvs:
+    def __init__(self, error):
+        self.error = error
+        self.written = []
+
+    def get_blob(self, key, buf):
+        raise OSError(self.error)
+
+    def set_blob(self, key, value):
+        self.written.append(key)
+
+    def commit(self):
+        pass
+
+
+@pytest.mark.parametrize("errno,creates", [(-0x1102, True), (-0x1101, False), (5, False),
+                                           (-0x1107, False)])
+def test_the_vault_makes_a_key_only_where_none_exists(tmp_path, errno, creates):
+    """Only ESP_ERR_NVS_NOT_FOUND means "first boot". Any other error (NVS not initialised, an
+    I/O error, a wrong length) leaves NVS alone: a new key would make the store unreadable."""
+    from configurator_fw.vault import Vault, VaultError
+
+    nvs = _Nvs(errno)
+
+    class B(FsBoard):
+        def nvs(self, ns):
+            return nvs
+
+    if creates:
+        Vault.from_nvs(B(tmp_path))
+        assert nvs.written == ["key"]
+    else:
+        with pytest.raises(VaultError, match="left untouched"):
+            Vault.from_nvs(B(tmp_path))
+        assert nvs.written == []
