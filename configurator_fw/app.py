@@ -48,14 +48,30 @@ def _json_error(status, msg, headers=None):
     return json.dumps({"v": protocol.VERSION, "error": msg}), status, h
 
 
-def _depth(obj, d=1):
-    if d > MAX_DEPTH:
-        return d
-    if isinstance(obj, dict):
-        obj = obj.values()
-    elif not isinstance(obj, list):
-        return d
-    return max([_depth(x, d + 1) for x in obj] or [d])
+def too_deep(raw, limit=MAX_DEPTH):
+    """True if the JSON text ``raw`` (bytes) nests deeper than ``limit``: found before it is
+    parsed, as the parser's own stack would grow with it. A device's request has one '{'."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_str = esc = False
+    for b in raw:
+        if in_str:
+            if esc:
+                esc = False
+            elif b == 0x5C:  # backslash
+                esc = True
+            elif b == 0x22:
+                in_str = False
+        elif b == 0x22:
+            in_str = True
+        elif b in (0x5B, 0x7B):
+            depth += 1
+            if depth > limit:
+                return True
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return False
 
 
 def station_of(request):
@@ -80,19 +96,22 @@ def make_app(api, clock, log=print):
     slots = _Slots(STREAMS)
 
     async def device_route(request):
+        try:
+            return await _route(request)
+        except Exception as e:  # noqa: BLE001 - one line to the console, never a traceback
+            log("cfgbox: %s in %s: %s" % (type(e).__name__, request.path, e))
+            return _json_error(503, "unavailable", {"Retry-After": "5"})
+
+    async def _route(request):
         if request.content_length > MAX_BODY:  # the transport refuses it first (server.py)
             return _json_error(413, "request too large")
+        if too_deep(request.body):
+            return _json_error(400, "JSON too deep")
         try:
             body = json.loads(request.body)
         except (ValueError, UnicodeError):
             return _json_error(400, "malformed JSON")
-        if _depth(body) > MAX_DEPTH:
-            return _json_error(400, "JSON too deep")
-        try:
-            status, out, headers = api.handle(request.path, body, station_of(request), clock())
-        except Exception as e:  # noqa: BLE001 - one line to the console, never a traceback
-            log("cfgbox: %s in %s: %s" % (type(e).__name__, request.path, e))
-            return _json_error(503, "unavailable", {"Retry-After": "5"})
+        status, out, headers = api.handle(request.path, body, station_of(request), clock())
         h = {"Content-Type": "application/json"}
         if headers:
             h.update(headers)

@@ -40,15 +40,19 @@ MALFORMED = [
 ]
 
 
+_lock = threading.Lock()
+
+
 def _station(i, net=6):
     return "127.0.%d.%d" % (net, 1 + i % 250)
 
 
-def _pump(world, stop, step=0.2):
-    """Let the emulated world's time pass at the host's pace while the attack runs."""
+def _pump(world, stop, step=0.05, rate=10):
+    """Let the emulated world's time pass while the attack runs: ``rate`` times the host's pace
+    (the box's deadlines are in emulated time; a board's own sleeps move it too)."""
     while not stop.is_set():
         time.sleep(step)
-        world.advance(step)
+        world.advance(step * rate)
 
 
 def _idle(port, n, stop, stats):
@@ -73,14 +77,14 @@ def _idle(port, n, stop, stats):
         s.close()
 
 
-def _malformed(port, n, stop, stats):
-    for i in range(n):
+def _malformed(port, n, stop, stats, start=0, every=1):
+    for i in range(start, n, every):
         if stop.is_set():
             break
         data = MALFORMED[i % len(MALFORMED)]
         try:
             s = socket.socket()
-            s.settimeout(5)
+            s.settimeout(10)
             s.bind((_station(i, 7), 0))
             s.connect(("127.0.4.1", port))
             s.sendall(data)
@@ -90,8 +94,9 @@ def _malformed(port, n, stop, stats):
             code = "reset"
         finally:
             s.close()
-        stats[code] = stats.get(code, 0) + 1
-        stats["malformed sent"] += 1
+        with _lock:
+            stats[code] = stats.get(code, 0) + 1
+            stats["malformed sent"] += 1
 
 
 def under_attack(n_idle=1000, n_malformed=10000):
@@ -104,8 +109,10 @@ def under_attack(n_idle=1000, n_malformed=10000):
     stats = {"idle opened": 0, "malformed sent": 0}
     stop = threading.Event()
     threads = [threading.Thread(target=_pump, args=(f.world, stop)),
-               threading.Thread(target=_idle, args=(f.port, n_idle, stop, stats)),
-               threading.Thread(target=_malformed, args=(f.port, n_malformed, stop, stats))]
+               threading.Thread(target=_idle, args=(f.port, n_idle, stop, stats))]
+    senders = [threading.Thread(target=_malformed, args=(f.port, n_malformed, stop, stats, k, 4))
+               for k in range(4)]  # four attackers at once
+    threads += senders
     t0, w0 = time.time(), f.world.now()
     for t in threads:
         t.start()
@@ -117,8 +124,8 @@ def under_attack(n_idle=1000, n_malformed=10000):
         took, world_took = time.time() - t0, f.world.now() - w0
         status = p.stdout.split("STATUS ", 1)[1].strip() if "STATUS " in p.stdout else \
             (p.stdout + p.stderr)[-200:]
-        threads[2].join()  # every malformed request is sent
-        threads[1].join()
+        for t in threads[1:]:  # every malformed request is sent, every idle connection opened
+            t.join()
     finally:
         stop.set()
         for t in threads:

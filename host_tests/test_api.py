@@ -490,3 +490,28 @@ def test_two_devices_keys_differ(api):
     a, b = api.boot["sensor-1"], api.boot["sensor-2"]
     assert a["dk"] != b["dk"] and a["totp"] != b["totp"]
     assert protocol.long_term_key(a["dk"], a["totp"]) != protocol.long_term_key(b["dk"], b["totp"])
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text("[]{}\"\\ab", max_size=6),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text("[]{}\"\\a", max_size=4),
+                                                              kids, max_size=3),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_nesting_is_measured_on_the_raw_text_as_the_parsed_value_would(value):
+    """The box refuses deep JSON before parsing it (the parser's stack grows with the depth):
+    the raw-text count agrees with the depth of the parsed value, brackets in strings aside."""
+    from configurator_fw.app import MAX_DEPTH, too_deep
+
+    def depth(v):  # arrays and objects inside one another
+        if isinstance(v, dict):
+            v = list(v.values())
+        if not isinstance(v, list):
+            return 0
+        return 1 + max([depth(x) for x in v] or [0])
+
+    raw = json.dumps(value).encode()
+    assert too_deep(raw) == (depth(value) > MAX_DEPTH), raw
