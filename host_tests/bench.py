@@ -1,6 +1,7 @@
-# `make bench`: the board-true figures of issue 7 (and issue 8's, bench_attack.py), each measured in this run on the 32-bit
-# interpreter with the board emulation, printed as a table with its target and verdict and written
-# to build/bench.json. A target that is not met is printed as not met, with its figure.
+# `make bench`: the board-true figures (and the hostile network's: bench_attack.py), each
+# measured in this run on the 32-bit interpreter with the board emulation, printed as a table
+# with its target and verdict and written to build/bench.json. A target that is not met is
+# printed as not met, with its figure.
 import http.client
 import json
 import os

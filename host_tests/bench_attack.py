@@ -5,7 +5,6 @@ import hashlib
 import hmac
 import json
 import os
-import random
 import socket
 import statistics
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import upy_harness as upy
 from fleet import Fleet
-from shared import otp, protocol
+from shared import protocol
 
 CHECK = """
 from client_fw.device import Device

@@ -429,7 +429,7 @@ def test_unknown_ids_cost_the_box_what_enrolled_ones_do(tmp_path):
     enrolled = ["sensor-%02d" % i for i in range(0, 40, 4)]
     unknown = ["ghost-%02d" % i for i in range(10)]
     times = {"enrolled": [], "unknown": []}
-    for a, b in zip(enrolled, unknown):
+    for a, b in zip(enrolled, unknown, strict=True):
         ha, aa, ta = _probe(api, a, T0)
         hb, ab, tb = _probe(api, b, T0)
         assert ha == hb, (a, b)
@@ -437,7 +437,7 @@ def test_unknown_ids_cost_the_box_what_enrolled_ones_do(tmp_path):
         times["enrolled"].append(ta)
         times["unknown"].append(tb)
     for _ in range(10):  # and interleaved many times for the distributions
-        for a, b in zip(enrolled, unknown):
+        for a, b in zip(enrolled, unknown, strict=True):
             times["enrolled"].append(_probe(api, a, T0)[2])
             times["unknown"].append(_probe(api, b, T0)[2])
     for name, xs in times.items():

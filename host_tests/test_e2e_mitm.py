@@ -183,7 +183,8 @@ HOSTILE_ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize("name,answer,status", HOSTILE_ANSWERS, ids=[h[0] for h in HOSTILE_ANSWERS])
+@pytest.mark.parametrize("name,answer,status", HOSTILE_ANSWERS,
+                         ids=[h[0] for h in HOSTILE_ANSWERS])
 def test_a_hostile_answer_is_a_status_and_the_app_starts_with_the_last_good_config(
         tmp_path, name, answer, status):
     """A MITM or fake box alters one answer of the exchange: the device reports a status (never
