@@ -205,3 +205,36 @@ def test_idle_connections_never_starve_a_device(box):
         s.close()
     log = box.box_log_text()
     assert "Traceback" not in log and "MemoryError" not in log, log[-2000:]
+
+
+SUPERVISED_MAIN = b"""
+# main.py for this test: the server's first run dies of memory, as a flood once made it
+from configurator_fw import box, server
+calls = [0]
+_serve = server.Server.serve
+
+
+async def serve(self, host, port):
+    calls[0] += 1
+    if calls[0] == 1:
+        raise MemoryError("memory allocation failed, allocating 4096 bytes")
+    await _serve(self, host, port)
+
+
+server.Server.serve = serve
+box.run()
+"""
+
+
+def test_the_supervisor_starts_the_server_again_whatever_ended_it(tmp_path):
+    f = Fleet(tmp_path)
+    f.enroll("sensor-1")
+    f.fs(f.box).write("main.py", SUPERVISED_MAIN)
+    f.start_box()
+    try:
+        assert _alive(f)
+        log = f.box_log_text()
+        assert "server stopped (MemoryError: memory allocation failed" in log, log
+        assert "starting again" in log and "Traceback" not in log
+    finally:
+        f.stop_box()
