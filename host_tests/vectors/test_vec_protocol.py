@@ -6,20 +6,9 @@ import unittest
 from shared import protocol
 from shared.sealedbox import SealKey, SealWriter
 
+from kat_inputs import BOX, CN, CONFIG, DEV, IV, MK, NOW, SID, SN, ST, STEP, T, UID
+
 H = bytes.fromhex
-MK = bytes(range(32))
-DEV = "sensor-042"
-BOX = "cfgbox-7c2a"
-T = bytes(range(0x40, 0x54))
-CN = bytes(range(0xC0, 0xD0))
-SN = bytes(range(0x50, 0x60))
-SID = bytes(range(0xA0, 0xB0))
-NOW = 1795219215
-STEP = NOW // 30
-UID = H("246f28a1b2c3")
-IV = bytes(range(0x10, 0x20))
-ST = '{"fw":"1.0.0","heap":81234,"rssi":-51,"ver":42,"err":null}'
-CONFIG = H("010161000001310004" + "6d717474" + "000000" + "01096d71747400686f7374000003226822")
 V = {
     'DK': '3fb45fdced14190197e2ea95e81f110b2455ed12a889ad78321cd7be24d808e7',
     'decoy': 'd4ef956f681a8993d6bac63b0fa530142c62dc4bc4dc800529750c5c3b295d58',
