@@ -8,13 +8,14 @@ from microdot.microdot import NoCaseDict, Request
 
 MAX_LINE = 512  # the request line and each header line (PROTOCOL.md s.5)
 MAX_HEADERS = 20
-MAX_HEAD = 1536  # request line and headers together: one buffer per connection
+MAX_HEAD = 1024  # request line and headers together: one buffer per connection
 MAX_BODY = 2048
 BUDGET = 7  # connections at once: 10 sockets less the listener, less 2 to accept-and-close
 PER_STATION = 2  # a device needs one
 REQUEST_MS = 4000  # from accept to the last byte of the body: idle, slow head or body alike
 ANSWER_MS = 30000  # sending the answer (a 16 KB config over a weak link)
 _TICK_MS = 250
+_GROW = 256
 
 _REASONS = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             411: "Length Required", 413: "Payload Too Large", 503: "Service Unavailable"}
@@ -29,17 +30,22 @@ class HttpError(Exception):
 
 def _error_bytes(status, msg):
     body = '{"v":2,"error":"%s"}' % msg
-    return ("HTTP/1.0 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-            "Connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)).encode()
+    retry = "Retry-After: 2\r\n" if status == 503 else ""
+    return ("HTTP/1.0 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s"
+            "Connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), retry,
+                                               body)).encode()
 
 
 async def _read_head(reader, buf):
-    """Read up to the blank line into ``buf``; (head length, bytes read). Never more than
-    len(buf): a longer head is a 413 before anything else is read."""
+    """Read up to the blank line into ``buf`` (a bytearray, grown 256 bytes at a time: a
+    fragmented heap has small blocks to spare when it has no 1 KB one); (head length, bytes
+    read). Never more than MAX_HEAD: a longer head is a 413 before anything else is read."""
     n = 0
     while True:
         if n >= len(buf):
-            raise HttpError(413, "request head too large")
+            if len(buf) >= MAX_HEAD:
+                raise HttpError(413, "request head too large")
+            buf.extend(bytes(_GROW))
         got = await reader.readinto(memoryview(buf)[n:])
         if got is None:
             continue
@@ -157,7 +163,7 @@ class Server:
             pass
 
     async def _one(self, reader, writer, addr, entry):
-        buf = bytearray(MAX_HEAD)
+        buf = bytearray(_GROW)
         end, n = await _read_head(reader, buf)
         method, target, version, headers = parse_head(bytes(buf[:end]))
         length = body_length(method, headers)

@@ -16,6 +16,7 @@ sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent / "hostlib
 import upy_harness as upy  # noqa: E402
 from fleet import Fleet, free_port  # noqa: E402
 from hostbox import HostDevice  # noqa: E402
+from shared import protocol  # noqa: E402
 
 KB = 1024
 PEM_LINE = "A" * 64 + "\n"
@@ -166,7 +167,8 @@ def ten_stations(size, box_frozen=True):
     for o in outs:
         if "STATUS ok" not in o:
             print("  a station did not provision:", o.strip().splitlines()[-1:])
-    return ok, len(names), f.box_log_text().count("MemoryError")
+    log = f.box_log_text()
+    return ok, len(names), log.count("MemoryError") + log.count("out of memory")
 
 
 DRIFT = """
@@ -238,6 +240,7 @@ class HttpDevice(HostDevice):
     def __init__(self, port, boot, box):
         self.port, self.dev, self.dk, self.totp, self.box = port, boot["dev"], bytes.fromhex(
             boot["dk"]), bytes.fromhex(boot["totp"]), box
+        self.k = protocol.long_term_key(self.dk, self.totp)
         self.sent = {}
         self.conn = None
 
