@@ -46,7 +46,3 @@ class Parties:
 
     def ok(self, party):
         self._d.pop(party, None)
-
-    def fails(self, party):
-        e = self._d.get(party)
-        return e[0] if e else 0
