@@ -137,7 +137,7 @@ def under_attack(n_idle=1000, n_malformed=10000):
         up = False
     log = f.box_log_text()
     stats["box tracebacks"] = log.count("Traceback")
-    stats["box MemoryErrors"] = log.count("MemoryError")
+    stats["box MemoryErrors"] = log.count("MemoryError") + log.count("out of memory")
     f.stop_box()
     return up, status, took, world_took, stats
 
