@@ -145,6 +145,11 @@ class DeviceApi:
             self.log("cfgbox: store: %s" % e)
             return 503, {"v": _V, "error": "unavailable"}, {"Retry-After": "60"}
 
+    def _refuse(self, station, now):
+        """A 401 counted against the station only (no nonce of this id's was at stake)."""
+        self.stations.fail(station, now)
+        return UNAUTHORIZED
+
     def hello(self, body, station, now):
         dev = body.get("dev")
         if not valid_id(dev):
@@ -184,8 +189,7 @@ class DeviceApi:
         if issued is None or issued[:3] != (dev, cn, station):
             # not a nonce given to this id at this station: the station's failure only, so a
             # made-up sn cannot lock a device out
-            self.stations.fail(station, now)
-            return UNAUTHORIZED
+            return self._refuse(station, now)
         known = self._is_known(dev)
         if known:
             rec = self.store.device(dev)
@@ -216,12 +220,10 @@ class DeviceApi:
         m = _mac_field(body, "m")
         s = self.sessions.get(sid, now)
         if s is None or s["ver"] is not None:  # one config per session
-            self.stations.fail(station, now)
-            return UNAUTHORIZED
+            return self._refuse(station, now)
         sk = s["sk"]
         if not protocol.mac_ok(sk, m, "cfgbox/2 config", sid, have):
-            self.stations.fail(station, now)
-            return UNAUTHORIZED
+            return self._refuse(station, now)
         dev = s["dev"]
         ver = s["cur"]  # known since auth: no file read to say "unchanged"
         s["ver"] = ver
@@ -278,11 +280,9 @@ class DeviceApi:
         m = _mac_field(body, "m")
         s = self.sessions.get(sid, now)
         if s is None or s["ver"] is None or s["ver"] != ver:
-            self.stations.fail(station, now)
-            return UNAUTHORIZED
+            return self._refuse(station, now)
         if not protocol.mac_ok(s["sk"], m, "cfgbox/2 ack", sid, ver, st):
-            self.stations.fail(station, now)
-            return UNAUTHORIZED
+            return self._refuse(station, now)
         self.sessions.take(sid, now)  # the session ends here
         try:
             status = json.loads(st)

@@ -184,7 +184,14 @@ class Server:
                       sock=(reader, writer))
         del body
         res = await self.app.dispatch_request(req)
-        await res.write(writer)
+        try:
+            await res.write(writer)
+        finally:
+            # a body cut short (deadline, a peer gone, memory) is closed here, so a config
+            # stream gives back its slot and its files now, not when its slot expires
+            close = getattr(res.body, "close", None)
+            if close:
+                close()
 
     async def _watchdog(self):
         while True:
