@@ -20,7 +20,8 @@ endif
 SHARED_SRC := $(wildcard shared/*.py)
 CLI_SHARED := $(addprefix shared/,__init__.py board.py clock.py ct.py hkdf.py mac.py otp.py \
               protocol.py records.py sealedbox.py)
-CFG_SHARED := $(CLI_SHARED) $(addprefix shared/,base32.py config.py otpauth.py)
+CFG_SHARED := $(CLI_SHARED) $(addprefix shared/,base32.py config.py otpauth.py passphrase.py \
+              pbkdf2.py)
 CFG_SRC    := $(filter-out %/boot.py %/main.py %/manifest.py,$(wildcard configurator_fw/*.py))
 CLI_SRC    := $(filter-out %/boot.py %/main.py %/manifest.py,$(wildcard client_fw/*.py))
 MICRODOT   := __init__ microdot helpers

@@ -1,28 +1,45 @@
-# Operator functions on the box, for `mpremote exec` until the admin web page arrives.
+# Operator functions on the box over `mpremote exec` (the admin page and tools/fleet do the same
+# with less typing). A sealed box opens for a call with ``passphrase``, or by itself when
+# auto-unseal is on.
 import json
 
 from configurator_fw import timekeeper
+from configurator_fw import vault as vaultmod
 from configurator_fw.store import Store, StoreError
 from configurator_fw.vault import Vault
-from shared import otpauth, protocol
+from shared import otpauth, passphrase as passphrases, protocol
 from shared.board import Board
 
 
-def _store(board=None):
+def _store(board=None, passphrase=None):
     board = board or Board()
-    return Store(board, Vault.from_nvs(board))
+    if passphrase is not None:
+        key = vaultmod.unwrap(board, passphrase)
+    else:
+        key = vaultmod.auto_key(board)
+        if key is None:
+            raise RuntimeError("the box is sealed: pass passphrase=... (or use the admin page)")
+    return Store(board, Vault(key))
 
 
-def setup(box_id, ssid, psk, max_clients=10, port=80, board=None):
-    """Initialise the box: identity, AP SSID and WPA2 passphrase, a new fleet master key."""
-    s = _store(board)
-    if s.ready:
+def setup(box_id, ssid, psk, max_clients=10, port=80, passphrase=None, auto_unseal=False,
+          lock_key=None, board=None, iterations=vaultmod.ITERATIONS):
+    """Initialise the box: identity, AP SSID and WPA2 passphrase, a new fleet master key, all
+    sealed under the operator's ``passphrase`` (checked for strength)."""
+    board = board or Board()
+    if Store.peek(board) is not None:
         raise RuntimeError("box already initialised")
-    s.init(box_id, ssid, psk, max_clients, port)
-    print("box %s ready: AP %s" % (box_id, ssid))
+    passphrases.check(passphrase)
+    key = board.random(32)
+    board.mkdir("store")
+    vaultmod.wrap(board, key, passphrase, iterations)
+    s = Store(board, Vault(key))
+    s.init(box_id, ssid, psk, max_clients, port, lock_key=lock_key)
+    vaultmod.set_auto(board, key if auto_unseal else None)
+    print("box %s ready: AP %s (sealed: %s)" % (box_id, ssid, s.meta["lock_ssid"]))
 
 
-def set_time(unix, board=None):
+def set_time(unix, board=None, passphrase=None):
     """Set the box's clock to ``unix`` seconds, UTC, e.g. ``admin.set_time($(date -u +%s))``.
 
     The box trusts its clock only after this (or a valid DS3231) since its last power-on; the
@@ -30,15 +47,15 @@ def set_time(unix, board=None):
     substitute: it sets the board to the PC's local time and leaves the box untrusting.
     """
     board = board or Board()
-    s = _store(board)
+    s = _store(board, passphrase)
     print(timekeeper.set_time(board, unix, s.floor() if s.ready else 0))
     if s.ready:
         s.set_floor(unix)
 
 
-def enroll(dev, host=None, port=None, board=None):
+def enroll(dev, host=None, port=None, board=None, passphrase=None):
     """Enrol ``dev``; prints the JSON of its bootstrap NVS entries (shown once: keep it safe)."""
-    s = _store(board)
+    s = _store(board, passphrase)
     b = s.enroll(dev)
     boot = {"dev": dev, "dk": b["dk"].hex(), "totp": b["totp"].hex(), "ssid": s.meta["ssid"],
             "psk": s.psk(), "box": s.meta["box"]}
@@ -51,17 +68,17 @@ def enroll(dev, host=None, port=None, board=None):
     return boot
 
 
-def revoke(dev, board=None):
+def revoke(dev, board=None, passphrase=None):
     """Revoke ``dev`` (a stolen or retired device): its second factor is erased and the box
     answers it like an id it never knew. Enrol it again to bring it back, with new secrets."""
-    _store(board).revoke(dev)
+    _store(board, passphrase).revoke(dev)
     print("revoked %s" % dev)
 
 
-def move_on(board=None):
+def move_on(board=None, passphrase=None):
     """After restoring the box from an older backup, when devices refuse its configs as older
     than theirs ("older config refused"): re-issue the config at a newer version."""
-    print("configs now at version %d" % _store(board).move_on())
+    print("configs now at version %d" % _store(board, passphrase).move_on())
 
 
 def _parse(text, what):
@@ -75,26 +92,26 @@ def _parse(text, what):
         raise StoreError("%s: not valid JSON" % what) from None
 
 
-def set_defaults(text, board=None):
+def set_defaults(text, board=None, passphrase=None):
     """Set the fleet-wide defaults from a JSON text; every device's version moves on."""
-    _store(board).set_defaults(_parse(text, "defaults"))
+    _store(board, passphrase).set_defaults(_parse(text, "defaults"))
 
 
-def set_overrides(dev, text, board=None):
+def set_overrides(dev, text, board=None, passphrase=None):
     """Set ``dev``'s overrides from a JSON text ("{}" clears them)."""
-    _store(board).set_overrides(dev, _parse(text, "overrides of " + dev))
+    _store(board, passphrase).set_overrides(dev, _parse(text, "overrides of " + dev))
 
 
-def device_rows(board=None):
+def device_rows(board=None, passphrase=None):
     """Each enrolled device's state, one dict at a time (200 at once would not fit the heap)."""
-    s = _store(board)
+    s = _store(board, passphrase)
     drev = s.verified_defaults_rev()
     for dev, r in s.devices():
         yield {"dev": dev, "state": r["state"], "ver": max(drev, r["orev"]), "ack": r["ack"],
                "seen": r["seen"], "ahead": r.get("ahead", 0), "st": r["st"]}
 
 
-def devices(board=None):
+def devices(board=None, passphrase=None):
     """Print one JSON line per enrolled device."""
-    for row in device_rows(board):
+    for row in device_rows(board, passphrase):
         print(json.dumps(row))

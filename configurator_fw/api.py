@@ -73,8 +73,9 @@ _PENDING = 64  # statuses held in RAM until their device's next write
 
 
 class DeviceApi:
-    def __init__(self, store, clock_ok=True, log=print):
+    def __init__(self, store, clock_ok=True, log=print, audit=None):
         self.store = store
+        self.audit = audit  # audit(event, detail, persist) or None (audit.py)
         self.clock_ok = clock_ok  # False until a trusted source set the clock (PROTOCOL.md s.4)
         self.log = log
         self.nonces = Table(NONCES, TTL, NONCES_PER_STATION)
@@ -95,6 +96,36 @@ class DeviceApi:
         self._known = [_id_hash(d) for d, rec in store.devices()
                        if rec["state"] not in ("revoked", "tampered")]
         self._known.sort()
+
+    # -- the operator changed the store under a running box (admin page)
+    def _forget(self, dev):
+        """Nonces and sessions of ``dev`` made before the change hold its old keys and record:
+        none may finish (an old ack would write the old record back)."""
+        self.nonces.drop(lambda v: v[0] == dev)
+        self.sessions.drop(lambda v: v["dev"] == dev)
+        self._pending.pop(dev, None)
+
+    def enrolled(self, dev):
+        """``dev`` was enrolled or re-keyed."""
+        self._forget(dev)
+        h = _id_hash(dev)
+        if h not in self._known:
+            self._known.append(h)
+            self._known.sort()
+
+    def revoked(self, dev):
+        self._forget(dev)
+        h = _id_hash(dev)
+        if h in self._known:
+            self._known.remove(h)
+
+    def changed(self, dev=None):
+        """The defaults (``dev`` None) or ``dev``'s overrides changed: sessions made before
+        carry the old version and record."""
+        if dev is None:
+            self.sessions.drop(lambda v: True)
+        else:
+            self._forget(dev)
 
     def _is_known(self, dev):
         h = _id_hash(dev)
@@ -202,6 +233,11 @@ class DeviceApi:
                 and c in otp.steps(now, rec["ctr"])):
             self.stations.fail(station, now)
             self.ids.fail(dev, now)
+            if self.audit:  # RAM only: the network must not be able to wear the flash
+                locked = self.ids.locked(dev, now)
+                self.audit("locked-out" if locked else "auth-failed",
+                           "%s from %s%s" % (dev, station, " for %d s" % locked if locked
+                                             else ""), False)
             return UNAUTHORIZED
         rec["ctr"], rec["seen"] = c, now
         rec["st"] = self._pending.pop(dev, rec["st"])
@@ -295,6 +331,8 @@ class DeviceApi:
         if rec["ack"] != ver or rec["state"] != "provisioned" or (
                 isinstance(rec["st"], dict) and status.get("err") != rec["st"].get("err")):
             # what the operator must see survives a reboot: a new version, a new error
+            if self.audit and rec["ack"] != ver:
+                self.audit("provisioned", "%s stored version %d" % (dev, ver), True)
             rec["ack"], rec["st"], rec["seen"], rec["state"] = ver, status, now, "provisioned"
             self._pending.pop(dev, None)
             self.store.save_device(dev, rec)

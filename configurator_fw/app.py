@@ -89,8 +89,31 @@ def allowed(app, path):
     return ", ".join(out)
 
 
-def make_app(api, clock, log=print):
-    """The box's web app serving ``api`` (a DeviceApi); ``clock()`` gives Unix seconds."""
+class _Open:
+    """A box that is always unlocked with ``api`` (the device API alone: tests, bench)."""
+
+    def __init__(self, api):
+        self.api = api
+
+
+def parse_json(request, limit=MAX_DEPTH):
+    """The request's JSON object; ValueError with a message otherwise."""
+    if too_deep(request.body, limit):
+        raise ValueError("JSON too deep")
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeError):
+        raise ValueError("malformed JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("expected a JSON object")
+    return body
+
+
+def make_app(box, clock, log=print):
+    """The box's web app: the device API of ``box`` (a box.Box, or a DeviceApi alone) and, for
+    a Box, the admin page and its API; ``clock()`` gives Unix seconds."""
+    if hasattr(box, "handle"):
+        box = _Open(box)
     app = Microdot()
     app.options_handler = None  # OPTIONS is not served: 405 like any other method (s.5)
     slots = _Slots(STREAMS)
@@ -111,6 +134,9 @@ def make_app(api, clock, log=print):
             body = json.loads(request.body)
         except (ValueError, UnicodeError):
             return _json_error(400, "malformed JSON")
+        api = box.api
+        if api is None:  # sealed: nothing but the admin page's login until the operator unlocks
+            return _json_error(503, "sealed", {"Retry-After": "30"})
         status, out, headers = api.handle(request.path, body, station_of(request), clock())
         h = {"Content-Type": "application/json"}
         if headers:
@@ -122,6 +148,12 @@ def make_app(api, clock, log=print):
 
     for path in (protocol.HELLO, protocol.AUTH, protocol.CONFIG, protocol.ACK):
         app.route(path, methods=["POST"])(device_route)
+
+    if hasattr(box, "audit"):  # a real box: its admin page and API (admin_web.py)
+        from configurator_fw import admin_web
+
+        app.admin = admin_web.add_routes(
+            app, box, lambda r: parse_json(r, admin_web.MAX_DEPTH), log)
 
     for status, msg in ((400, "bad request"), (404, "not found"), (413, "request too large")):
         app.errorhandler(status)(lambda req, s=status, m=msg: _json_error(s, m))

@@ -1,30 +1,98 @@
-# The box's boot: store, vault, access point, then the web server (hardware through the seam).
-from configurator_fw import timekeeper
+# The box's boot and its two states (docs/SEALING.md).
+#
+# Sealed (every power-on, unless auto-unseal is on): the vault key is not in RAM, the device API
+# answers 503 "sealed", the AP runs as SSID-locked with the sealed AP's key, and the admin page
+# offers only its login. Unlocked: the operator's passphrase (or the auto-unseal key) opened the
+# vault; the store, the device API and the fleet's AP (its real SSID and sealed passphrase) are
+# up. Locking again drops every key from RAM.
+import gc
+
+from configurator_fw import server, timekeeper
+from configurator_fw import vault as vaultmod
 from configurator_fw.api import DeviceApi
-from configurator_fw import server
 from configurator_fw.app import make_app
+from configurator_fw.audit import Audit
 from configurator_fw.log import Log
 from configurator_fw.store import Store
 from configurator_fw.vault import Vault
 from shared.board import Board
 
 
-def start(board):
-    """Open the store and bring up the AP; returns (store, api, host) or raises if unset."""
-    store = Store(board, Vault.from_nvs(board))
-    if not store.ready:
-        raise RuntimeError("box not initialised: run the set-up (README) first")
-    fixed = store.reconcile()
-    if fixed:
-        print("cfgbox: repaired %d device records after an interrupted change" % fixed)
-    m = store.meta
-    ap = board.wlan("ap")
-    ap.config(ssid=m["ssid"], key=store.psk(), authmode=3, max_clients=m["max_clients"])
-    ap.active(True)
-    trusted, why = timekeeper.at_boot(board, store.floor())
-    print("cfgbox: clock", why if trusted else why + "; until then every auth answers 503 clock")
-    api = DeviceApi(store, clock_ok=trusted, log=log)
-    return store, api, ap.ifconfig()[0]
+class Box:
+    def __init__(self, board, log=print):
+        self.board = board
+        self.log = log
+        self.meta = Store.peek(board)
+        if self.meta is None:
+            raise RuntimeError("box not initialised: run the set-up (README) first")
+        self.store = self.api = None
+        self.audit = Audit(board, board.unix_now)
+        self.ap = board.wlan("ap")
+        self._ap(False)
+
+    @property
+    def sealed(self):
+        return self.api is None
+
+    def _ap(self, unlocked):
+        m = self.meta
+        if unlocked:
+            ssid, key = m["ssid"], self.store.psk()
+        else:
+            ssid, key = m.get("lock_ssid", m["ssid"] + "-locked"), m["lock_key"]
+        self.ap.active(False)
+        self.ap.config(ssid=ssid, key=key, authmode=3, max_clients=m["max_clients"])
+        self.ap.active(True)
+
+    def clock_trusted(self):
+        return bool(self.api and self.api.clock_ok)
+
+    def unseal(self, key, browser_time=None):
+        """Open the store with the vault ``key``; the clock is trusted from a DS3231 or a set
+        before the last reset, else set from ``browser_time`` (the operator's browser)."""
+        store = Store(self.board, Vault(key))  # Tampered if box.json fails its MAC
+        fixed = store.reconcile()
+        if fixed:
+            self.log("cfgbox: repaired %d device records after an interrupted change" % fixed)
+        trusted, why = timekeeper.at_boot(self.board, store.floor())
+        if not trusted and browser_time is not None:
+            why = timekeeper.set_time(self.board, browser_time, store.floor())
+            store.set_floor(browser_time)
+            trusted = True
+            self.audit.add("clock-set", "from the browser at unlock: " + why)
+        self.log("cfgbox: clock " + (why if trusted else
+                                     why + "; until then every auth answers 503 clock"))
+        self.store = store
+        self.api = DeviceApi(store, clock_ok=trusted, log=self.log, audit=self.audit.add)
+        self.meta = store.meta
+        self._ap(True)
+        self.log("cfgbox: unlocked; serving %s" % self.meta["ssid"])
+
+    def seal(self):
+        """Forget every key (the store, the device API, sessions elsewhere) and seal."""
+        self.store = self.api = None
+        gc.collect()
+        self._ap(False)
+        self.log("cfgbox: sealed")
+
+    def set_clock(self, unix):
+        why = timekeeper.set_time(self.board, unix, self.store.floor())
+        self.store.set_floor(unix)
+        self.api.clock_ok = True
+        return why
+
+
+def start(board, log=print):
+    """The box at power-on: sealed, or unlocked by its auto-unseal key."""
+    box = Box(board, log)
+    key = vaultmod.auto_key(board)
+    if key is not None:
+        box.unseal(key)
+        box.audit.add("unlocked", "auto-unseal at power-on")
+    else:
+        log("cfgbox: sealed: unlock on the admin page, http://%s:%d/admin"
+            % (box.ap.ifconfig()[0], box.meta["port"]))
+    return box
 
 
 log = Log()
@@ -32,7 +100,9 @@ log = Log()
 
 def run(board=None):
     board = board or Board()
-    store, api, host = start(board)
-    app = make_app(api, board.unix_now, log)
-    print("cfgbox: serving %s on %s:%d" % (store.meta["ssid"], host, store.meta["port"]))
-    server.run(app, host, store.meta["port"], log)
+    box = start(board, log)
+    app = make_app(box, board.unix_now, log)
+    host = box.ap.ifconfig()[0]
+    print("cfgbox: %s on %s:%d" % ("sealed" if box.sealed else "serving " + box.meta["ssid"],
+                                   host, box.meta["port"]))
+    server.run(app, host, box.meta["port"], log)

@@ -43,5 +43,10 @@ class Table:
             return None
         return item[2]
 
+    def drop(self, match):
+        """Remove every entry whose value ``match(value)`` says so."""
+        for k in [k for k, e in self._d.items() if match(e[2])]:
+            del self._d[k]
+
     def __len__(self):
         return len(self._d)

@@ -8,7 +8,7 @@ from microdot.microdot import NoCaseDict, Request
 
 MAX_LINE = 512  # the request line and each header line (PROTOCOL.md s.5)
 MAX_HEADERS = 20
-MAX_HEAD = 1024  # request line and headers together: one buffer per connection
+MAX_HEAD = 2048  # request line and headers together (a browser sends ~1 KB): grown as needed
 MAX_BODY = 2048
 BUDGET = 7  # connections at once: 10 sockets less the listener, less 2 to accept-and-close
 PER_STATION = 2  # a device needs one
@@ -88,8 +88,9 @@ def parse_head(head):
     return method, target, version[5:], headers
 
 
-def body_length(method, headers):
-    """The Content-Length of a request, checked: digits only, at most MAX_BODY."""
+def body_length(method, headers, cap=None):
+    """The Content-Length of a request, checked: digits only, at most ``cap`` (MAX_BODY)."""
+    cap = cap or MAX_BODY
     cl = headers.get("Content-Length")
     if cl is None:
         if method in ("POST", "PUT", "PATCH"):
@@ -97,7 +98,7 @@ def body_length(method, headers):
         return 0
     if not cl.isdigit():
         raise HttpError(400, "bad Content-Length")
-    if len(cl) > 9 or int(cl) > MAX_BODY:  # a number, too large: never parsed past 9 digits
+    if len(cl) > 9 or int(cl) > cap:  # a number, too large: never parsed past 9 digits
         raise HttpError(413, "request too large")
     return int(cl)
 
@@ -166,7 +167,11 @@ class Server:
         buf = bytearray(_GROW)
         end, n = await _read_head(reader, buf)
         method, target, version, headers = parse_head(bytes(buf[:end]))
-        length = body_length(method, headers)
+        admin = getattr(self.app, "admin", None)
+        cap = None
+        if admin and target.startswith("/admin/api/") and admin.logged_in(headers):
+            cap = admin.body_cap  # a logged-in browser's config edit: larger, never a stranger's
+        length = body_length(method, headers, cap)
         body = bytearray(length)
         have = min(length, n - end - 4)
         body[:have] = buf[end + 4: end + 4 + have]

@@ -149,14 +149,34 @@ class Store:
                              "for the box's own writes; remove overrides or devices first"
                              % (what, need, block, free, _RESERVE))
 
+    @staticmethod
+    def peek(board):
+        """box.json as stored, unverified (None if the box is not set up): what a sealed box
+        needs before its vault opens (its AP's name and the sealed AP's key, its port). Nothing
+        in it is secret; Store() verifies it once the vault is open."""
+        try:
+            raw = bytes(board.read(_DIR + "/box.json")).decode()
+            return json.loads(raw.rpartition("\n")[0])
+        except (OSError, ValueError):
+            return None
+
     @property
     def ready(self):
         return self.meta is not None
 
-    def init(self, box_id, ssid, psk, max_clients=10, port=80, master=None):
-        """First-time set-up of the box: identity, AP settings, fresh fleet master key."""
+    def init(self, box_id, ssid, psk, max_clients=10, port=80, master=None, lock_key=None):
+        """First-time set-up of the box: identity, AP settings, fresh fleet master key.
+
+        While sealed the box runs its AP as SSID-locked with ``lock_key`` (kept in clear: it
+        reaches the admin page's login and nothing else); the fleet's AP passphrase ``psk`` is
+        sealed and used only once the box is unlocked (docs/SEALING.md)."""
         if not 8 <= len(psk) <= 63:
             raise StoreError("the AP passphrase must be 8 to 63 characters")
+        if not 1 <= len(ssid.encode()) <= 25:
+            raise StoreError("the AP name must be 1 to 25 bytes (-locked is added while sealed)")
+        lock_key = lock_key or self.b.random(12).hex()
+        if not 8 <= len(lock_key) <= 63 or lock_key == psk:
+            raise StoreError("the sealed AP's key must be 8 to 63 characters, not the fleet's")
         if not 1 <= max_clients <= 10:
             raise StoreError("max_clients must be 1 to 10 (the softAP's limit)")
         for d in ("", "/d", "/t", "/o"):
@@ -164,7 +184,7 @@ class Store:
         self._write("mk.bin", self.v.seal(master or self.b.random(32), "mk"))
         self._write("psk.bin", self.v.seal(psk.encode(), "psk"))
         self.meta = {"box": box_id, "ssid": ssid, "max_clients": max_clients, "port": port,
-                     "rev": 1, "floor": 0}
+                     "rev": 1, "floor": 0, "lock_ssid": ssid + "-locked", "lock_key": lock_key}
         self._save_meta()
         self._put_stream("defaults.bin", "defaults", {}, 1)
         self._drev = 1
@@ -275,10 +295,31 @@ class Store:
         secrets[dev] = self.v.seal(totp, "totp:" + dev).hex()
         self._write("t/" + _bucket(dev), json.dumps(secrets))
         del secrets
+        # overrides kept from before a revoke stay the device's: its record names their revision
+        orev = (self._overrides_entry(dev) or [0])[0]
         self.save_device(dev, {"state": "enrolled", "seen": 0, "ack": 0, "ctr": -1, "st": None,
-                               "orev": 0})
+                               "orev": orev})
         self._count += old is None
         return {"dev": dev, "dk": protocol.device_key(self.master_key(), dev), "totp": totp}
+
+    def rekey(self, dev):
+        """New secrets for ``dev`` (a device whose secrets may have leaked, or a replacement
+        board under the same id): a new TOTP secret, so the old pair opens nothing. Its device
+        key is fixed by the master key and its id (PROTOCOL.md s.1)."""
+        if self.device(dev) is None:
+            raise StoreError("no device %s" % dev)
+        self.revoke(dev)
+        return self.enroll(dev)
+
+    def flash(self):
+        """Flash use: blocks free and in all, and how many more devices fit (each adds ~0.5 KB
+        to the bucket files; overrides take more)."""
+        free, block = self.b.free_blocks()
+        if self._count is None:
+            self._count = sum(1 for _ in self.devices())
+        room = max(0, free - _RESERVE) * block // 512
+        return {"free": free, "block": block, "devices": self._count,
+                "more": max(0, min(MAX_DEVICES - self._count, room))}
 
     def totp_secret(self, dev):
         box = self._read_json("t/" + _bucket(dev), {})[dev]

@@ -183,9 +183,9 @@ from shared.board import Board
 import emu_boot
 
 b = Board()
-admin.setup('cfgbox-bench', 'cfgbox', 'passphrase 1', board=b)
+admin.setup('cfgbox-bench', 'cfgbox', 'passphrase 1', passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
 provision.write_bootstrap(b, admin.enroll('d-1', board=b))
-store = Store(b, Vault.from_nvs(b))
+store = Store(b, Vault.auto(b))
 store.set_defaults(json.loads({cfg!r}))
 api = DeviceApi(store)
 clock = [1795219200]
@@ -328,8 +328,8 @@ from configurator_fw import admin
 from shared.board import Board
 import gc, os
 b = Board()
-admin.setup('cfgbox-fill', 'cfgbox', 'passphrase 1', board=b)
-s = Store(b, Vault.from_nvs(b))
+admin.setup('cfgbox-fill', 'cfgbox', 'passphrase 1', passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
+s = Store(b, Vault.auto(b))
 n = 0
 try:
     for i in range({n}):

@@ -10,6 +10,8 @@ import upy_harness as upy
 SSID = "cfgbox-test"
 PSK = "fleet passphrase 1"
 BOX_ID = "cfgbox-7c2a"
+PASSPHRASE = "test-fleet pass phrase 9!"  # strong enough for passphrase.check
+LOCK_KEY = "sealed-ap-key-1"
 
 
 def free_port():
@@ -26,7 +28,7 @@ class Fleet:
     whatever was set survive but the server's RAM (nonces, sessions) does not."""
 
     def __init__(self, tmp_path, max_clients=10, set_time=True, box="box", port=None,
-                 box_frozen=True, clients_frozen=False):
+                 box_frozen=True, clients_frozen=False, auto_unseal=True):
         """The box runs frozen firmware by default, as it must on a 110 KB ESP32 (README); the
         clients run the .mpy bundle from their flash unless ``clients_frozen``."""
         self.dir = tmp_path
@@ -37,8 +39,12 @@ class Fleet:
         self.port = port or free_port()
         self.box_proc = None
         self.boots = {}  # each enrolled device's bootstrap secrets, as enroll printed them
+        # auto-unseal by default: the tests of the device side start an unlocked box; the
+        # sealed box has tests of its own (test_sealed.py, test_admin_browser.py)
         self.boxrun(f"from configurator_fw import admin\n"
-                    f"admin.setup({BOX_ID!r}, {SSID!r}, {PSK!r}, {max_clients}, {self.port})")
+                    f"admin.setup({BOX_ID!r}, {SSID!r}, {PSK!r}, {max_clients}, {self.port}, "
+                    f"{PASSPHRASE!r}, {auto_unseal}, {LOCK_KEY!r})")
+        self.auto_unseal = auto_unseal
         if set_time:
             self.set_time()
 
@@ -54,13 +60,21 @@ class Fleet:
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
+    def admin(self, call):
+        """An admin.py call over mpremote: ``call`` is its Python text, e.g. "devices()"; the
+        box opens by its auto-unseal key, or with the passphrase if auto-unseal is off."""
+        pw = "" if self.auto_unseal else f", passphrase={PASSPHRASE!r}"
+        head, _, args = call.partition("(")
+        sep = ", " if args.strip() != ")" else ""
+        call = pw and f"{head}({args[:-1]}{sep}{pw[2:]})" or call
+        return self.boxrun(f"from configurator_fw import admin\nadmin.{call}")
+
     def set_time(self, unix=None):
         """The operator sets the box's clock (UTC), as the README says."""
-        return self.boxrun("from configurator_fw import admin\n"
-                           f"admin.set_time({unix or self.world.now()})")
+        return self.admin(f"set_time({unix or self.world.now()})")
 
     def enroll(self, dev):
-        out = self.boxrun(f"from configurator_fw import admin\nadmin.enroll({dev!r})")
+        out = self.admin(f"enroll({dev!r})")
         boot = json.loads(out.splitlines()[0])
         self.write_bootstrap(dev, boot)
         self.boots[dev] = boot
@@ -73,14 +87,13 @@ class Fleet:
                     f"write_bootstrap(Board(), json.loads({json.dumps(boot)!r}))")
 
     def set_defaults(self, cfg):
-        self.boxrun(f"from configurator_fw import admin\nadmin.set_defaults({json.dumps(cfg)!r})")
+        self.admin(f"set_defaults({json.dumps(cfg)!r})")
 
     def set_overrides(self, dev, cfg):
-        self.boxrun("from configurator_fw import admin\n"
-                    f"admin.set_overrides({dev!r}, {json.dumps(cfg)!r})")
+        self.admin(f"set_overrides({dev!r}, {json.dumps(cfg)!r})")
 
     def devices(self):
-        out = self.boxrun("from configurator_fw import admin\nadmin.devices()")
+        out = self.admin("devices()")
         rows = [json.loads(line) for line in out.splitlines()]
         return {d["dev"]: d for d in rows}
 

@@ -99,7 +99,7 @@ from configurator_fw.vault import Vault
 from shared.board import Board
 import gc
 b = Board()
-s = Store(b, Vault.from_nvs(b))
+s = Store(b, Vault.auto(b))
 for i in range({start}, {stop}):
     dev = 'sensor-%04d' % i
     s.enroll(dev)
@@ -144,7 +144,7 @@ from configurator_fw.vault import Vault
 from shared.board import Board
 import emu_boot
 b = Board()
-s = Store(b, Vault.from_nvs(b))
+s = Store(b, Vault.auto(b))
 {change}
 print('OPS', emu_boot.bdev.programs + emu_boot.bdev.erases)
 """
@@ -154,7 +154,7 @@ from configurator_fw.store import Store
 from configurator_fw.vault import Vault
 from shared.board import Board
 b = Board()
-s = Store(b, Vault.from_nvs(b))
+s = Store(b, Vault.auto(b))
 s.reconcile()
 print('CFG', s.version('sensor-1'), s.device('sensor-1')['ctr'],
       s.config('sensor-1')[1].decode())

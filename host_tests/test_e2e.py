@@ -185,7 +185,7 @@ def test_two_hundred_devices_fit_the_box_heap(fleet):
     fleet.boxrun("from configurator_fw.store import Store\n"
                  "from configurator_fw.vault import Vault\nfrom shared.board import Board\n"
                  "import gc\nb = Board()\n"
-                 "s = Store(b, Vault.from_nvs(b))\n"
+                 "s = Store(b, Vault.auto(b))\n"
                  "for i in range(199):\n    s.enroll('filler-%03d' % i)\n    gc.collect()\n"
                  "s.set_overrides('filler-000', {'name': 'first'})")
     fleet.enroll("sensor-200")

@@ -325,12 +325,12 @@ class _Nvs:
         pass
 
 
-@pytest.mark.parametrize("errno,creates", [(-0x1102, True), (-0x1101, False), (5, False),
-                                           (-0x1107, False)])
-def test_the_vault_makes_a_key_only_where_none_exists(tmp_path, errno, creates):
-    """Only ESP_ERR_NVS_NOT_FOUND means "first boot". Any other error (NVS not initialised, an
-    I/O error, a wrong length) leaves NVS alone: a new key would make the store unreadable."""
-    from configurator_fw.vault import Vault, VaultError
+@pytest.mark.parametrize("errno,none", [(-0x1102, True), (-0x1101, False), (5, False),
+                                        (-0x1107, False)])
+def test_the_auto_unseal_key_is_absent_only_when_nvs_says_so(tmp_path, errno, none):
+    """Only ESP_ERR_NVS_NOT_FOUND means "auto-unseal is off" (the box stays sealed). Any other
+    error (NVS not initialised, an I/O error) raises and writes nothing."""
+    from configurator_fw.vault import VaultError, auto_key
 
     nvs = _Nvs(errno)
 
@@ -338,10 +338,9 @@ def test_the_vault_makes_a_key_only_where_none_exists(tmp_path, errno, creates):
         def nvs(self, ns):
             return nvs
 
-    if creates:
-        Vault.from_nvs(B(tmp_path))
-        assert nvs.written == ["key"]
+    if none:
+        assert auto_key(B(tmp_path)) is None
     else:
-        with pytest.raises(VaultError, match="left untouched"):
-            Vault.from_nvs(B(tmp_path))
-        assert nvs.written == []
+        with pytest.raises(VaultError, match="NVS cannot be read"):
+            auto_key(B(tmp_path))
+    assert nvs.written == []

@@ -93,6 +93,23 @@ class Board:
             f.flush()
         os.rename(tmp, self.path(name))
 
+    def append(self, name, data):
+        """Append ``data`` to file ``name`` (LittleFS: a power cut loses at most this append,
+        never what was there)."""
+        with open(self.path(name), "ab") as f:
+            f.write(data)
+
+    def size(self, name):
+        """Size of file ``name`` in bytes, 0 if absent."""
+        try:
+            return os.stat(self.path(name))[6]
+        except OSError:
+            return 0
+
+    def rename(self, old, new):
+        """Rename ``old`` over ``new`` (atomic on LittleFS)."""
+        os.rename(self.path(old), self.path(new))
+
     def open_read(self, name):
         """File ``name`` opened for reading in binary (a stream); OSError if absent."""
         return open(self.path(name), "rb")

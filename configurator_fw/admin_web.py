@@ -1,0 +1,380 @@
+# The admin page's API (docs/openapi.yaml, /admin/api/...): login, sessions, CSRF, lockout, and
+# the operator's actions on the box. The page itself is page.py.
+#
+# A session is a random 128-bit cookie (HttpOnly, SameSite=Strict, Path=/admin, 10 minutes from
+# its last use); every change also needs the session's CSRF token in X-CSRF-Token, and a request
+# whose Origin is not the box's own is refused. Logging in runs PBKDF2 over the passphrase (on a
+# sealed box that is the unlock) a slice at a time, so devices are served meanwhile; only one
+# login runs at once, and failures lock the station out with a growing back-off.
+import asyncio
+import gc
+import json
+import os
+
+from configurator_fw import lockout, vault
+from configurator_fw.store import StoreError, Tampered, merge, valid_id
+from configurator_fw.timekeeper import ClockError
+from shared import base32, config, otpauth, passphrase, protocol
+from shared.ct import equal
+
+COOKIE = "cfgbox_s"
+TTL = 600  # seconds a session lives after its last use
+SESSIONS = 3  # at once: a new login past this ends the oldest
+MASK = "********"
+_SECRET_KEYS = ("password", "psk", "key", "secret", "token")
+_SLICE = 250  # PBKDF2 iterations between two turns of the event loop
+MAX_DEPTH = 24  # JSON nesting of an admin request (a config nests up to 16)
+ADMIN_BODY = 8192  # bytes of an admin request body, for a logged-in browser (server.py)
+_JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+
+
+def _answer(status, obj, extra=None):
+    h = dict(_JSON)
+    if extra:
+        h.update(extra)
+    return json.dumps(obj), status, h
+
+
+def _error(status, msg, extra=None):
+    return _answer(status, {"error": msg}, extra)
+
+
+def mask(obj, secret=False):
+    """``obj`` with every secret string (a key named like a secret, or under api_keys)
+    replaced by MASK: what the page shows."""
+    if isinstance(obj, dict):
+        return {k: mask(v, secret or k in _SECRET_KEYS or k == "api_keys")
+                for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [mask(v, secret) for v in obj]
+    return MASK if secret and isinstance(obj, str) else obj
+
+
+def unmask(new, old, where="config"):
+    """``new`` as edited on the page, its MASK values put back from ``old`` (the stored
+    object); a MASK with nothing to keep is an error naming the key."""
+    if new == MASK:
+        if not isinstance(old, str):
+            raise StoreError("%s: %s keeps a secret that is not set; type the value" %
+                             (where, MASK))
+        return old
+    if isinstance(new, dict):
+        o = old if isinstance(old, dict) else {}
+        return {k: unmask(v, o.get(k), where + "." + k) for k, v in new.items()}
+    if isinstance(new, list):
+        o = old if isinstance(old, list) else []
+        return [unmask(v, o[i] if i < len(o) else None, "%s[%d]" % (where, i))
+                for i, v in enumerate(new)]
+    return new
+
+
+class Admin:
+    body_cap = ADMIN_BODY
+
+    def __init__(self, box, log=print):
+        self.box = box
+        self.log = log
+        self.sessions = {}  # token -> [expires (box seconds), csrf]
+        self.fails = lockout.Parties(5, 16)  # by station
+        self.busy = False  # a PBKDF2 login is running
+
+    def _now(self):
+        return self.box.board.unix_now()
+
+    # -- sessions
+    def session(self, request):
+        tok = request.cookies.get(COOKIE)
+        if not tok:
+            return None
+        now = self._now()
+        for t in [t for t, s in self.sessions.items() if s[0] <= now]:
+            del self.sessions[t]
+        s = self.sessions.get(tok)
+        if s is None or self.box.sealed:
+            return None
+        s[0] = now + TTL  # sliding: 10 minutes from the last use
+        return s
+
+    def logged_in(self, headers):
+        """For the transport, before a body is read: does this request carry a live session?
+        (Only then may its body be up to ADMIN_BODY bytes.)"""
+        for part in headers.get("Cookie", "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == COOKIE and value in self.sessions:
+                return self.sessions[value][0] > self._now() and not self.box.sealed
+        return False
+
+    def _new_session(self):
+        while len(self.sessions) >= SESSIONS:
+            del self.sessions[min(self.sessions, key=lambda t: self.sessions[t][0])]
+        tok, csrf = os.urandom(16).hex(), os.urandom(16).hex()
+        self.sessions[tok] = [self._now() + TTL, csrf]
+        cookie = "%s=%s; Path=/admin; Max-Age=%d; HttpOnly; SameSite=Strict" % (COOKIE, tok, TTL)
+        return csrf, cookie
+
+    def _origin_ok(self, request):
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser's cross-site request (those carry Origin on POST)
+        host = request.headers.get("Host", "")
+        return origin in ("http://" + host, "https://" + host)
+
+    def guard(self, request, change=True):
+        """None if the request may go on, else the error answer (401, 403)."""
+        s = self.session(request)
+        if s is None:
+            return _error(401, "sealed" if self.box.sealed else "log in")
+        if change:
+            tok = request.headers.get("X-CSRF-Token", "")
+            if not self._origin_ok(request) or not equal(tok.encode(), s[1].encode()):
+                self.box.audit.add("csrf-refused", request.path, False)
+                return _error(403, "CSRF token missing or wrong: reload the page")
+        return None
+
+    # -- login / unlock
+    async def login(self, request, body):
+        station = request.client_addr[0] if isinstance(request.client_addr, tuple) else "?"
+        now = self._now()
+        wait = self.fails.locked(station, now)
+        if wait:
+            return _error(429, "too many wrong passphrases: wait %d s" % wait,
+                          {"Retry-After": str(wait)})
+        if not self._origin_ok(request):
+            return _error(403, "cross-site login refused")
+        pw = body.get("passphrase")
+        t = body.get("time")
+        if not isinstance(pw, str) or not 0 < len(pw) <= passphrase.MAX_LEN:
+            return _error(400, "passphrase: a text of 1 to %d characters" % passphrase.MAX_LEN)
+        if t is not None and protocol.wire_int(t, 0, protocol.T_MAX) is None:
+            return _error(400, "time: Unix seconds")
+        if self.busy:
+            return _error(503, "another login is running", {"Retry-After": "10"})
+        self.busy = True
+        try:
+            st, finish = vault.unwrap_stepper(self.box.board, pw)
+            while not st.step(_SLICE):
+                await asyncio.sleep_ms(0)  # devices are served between slices
+            key = finish()
+        except vault.WrongPassphrase:
+            self.fails.fail(station, self._now())
+            locked = self.fails.locked(station, self._now())
+            self.box.audit.add("login-failed", "from %s%s" % (
+                station, "; locked for %d s" % locked if locked else ""), bool(locked))
+            return _error(401, "wrong passphrase")
+        finally:
+            self.busy = False
+        self.fails.ok(station)
+        if self.box.sealed:
+            try:
+                self.box.unseal(key, protocol.wire_int(t, 0, protocol.T_MAX))
+            except Tampered as e:
+                return _error(503, "the store fails its MAC: %s" % e)
+            except ClockError as e:
+                return _error(400, "time: %s" % e)
+            self.box.audit.add("unlocked", "from %s" % station)
+        else:
+            self.box.audit.add("login", "from %s" % station)
+        del key
+        gc.collect()
+        csrf, cookie = self._new_session()
+        return _answer(200, {"csrf": csrf, "sealed": False}, {"Set-Cookie": cookie})
+
+    def state(self, request):
+        s = self.session(request)
+        b = self.box
+        out = {"box": b.meta["box"], "sealed": b.sealed, "logged_in": s is not None,
+               "now": self._now()}
+        if s is not None:
+            out["csrf"] = s[1]
+            out["clock_ok"] = b.clock_trusted()
+            out["ssid"] = b.meta["ssid"]
+            out["auto_unseal"] = vault.auto_key(b.board) is not None
+        return _answer(200, out)
+
+    def logout(self, request):
+        tok = request.cookies.get(COOKIE)
+        self.sessions.pop(tok, None)
+        return _answer(200, {"ok": True},
+                       {"Set-Cookie": "%s=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Strict"
+                        % COOKIE})
+
+    def lock(self, request):
+        self.sessions.clear()
+        self.box.audit.add("locked", "from the admin page")
+        self.box.seal()
+        return _answer(200, {"sealed": True})
+
+    # -- the fleet
+    def fleet(self):
+        """The overview as a stream (1,000 devices would not fit the heap as one text)."""
+        store, api = self.box.store, self.box.api
+        drev = store.verified_defaults_rev()
+        counts = {}
+        for _, rec in store.devices():
+            counts[rec["state"]] = counts.get(rec["state"], 0) + 1
+        yield '{"clock_ok":%s,"now":%d,"rev":%d,"counts":%s,"flash":%s,"devices":[' % (
+            "true" if api.clock_ok else "false", self._now(), drev, json.dumps(counts),
+            json.dumps(store.flash()))
+        first = True
+        for dev, r in store.devices():
+            st = api._pending.get(dev, r["st"])
+            st = st if isinstance(st, dict) else {}
+            row = {"dev": dev, "state": r["state"], "seen": r["seen"], "ack": r["ack"],
+                   "ver": max(drev, r["orev"]), "ahead": r.get("ahead", 0),
+                   "err": st.get("err"), "heap": st.get("heap"), "rssi": st.get("rssi"),
+                   "fw": st.get("fw")}
+            yield ("" if first else ",") + json.dumps(row)
+            first = False
+        yield "]}"
+
+    def enroll(self, dev, rekey=False):
+        if not valid_id(dev):
+            return _error(400, "dev: 1 to 32 of A-Z a-z 0-9 - _")
+        store = self.box.store
+        b = store.rekey(dev) if rekey else store.enroll(dev)
+        self.box.api.enrolled(dev)
+        m = store.meta
+        boot = {"dev": dev, "dk": b["dk"].hex(), "totp": b["totp"].hex(), "ssid": m["ssid"],
+                "psk": store.psk(), "box": m["box"]}
+        if m["port"] != 80:
+            boot["port"] = m["port"]
+        self.box.audit.add("re-keyed" if rekey else "enrolled", dev)
+        return _answer(200, {"dev": dev, "bootstrap": boot,
+                             "totp_b32": base32.encode(b["totp"], False),
+                             "uri": otpauth.build_uri(b["totp"], dev, m["box"])})
+
+    def revoke(self, dev):
+        self.box.store.revoke(dev)
+        self.box.api.revoked(dev)
+        self.box.audit.add("revoked", dev)
+        return _answer(200, {"dev": dev, "state": "revoked"})
+
+    def get_config(self, dev):
+        store = self.box.store
+        if dev:
+            if store.device(dev) is None:
+                return _error(404, "no device %s" % dev)
+            obj = store.overrides(dev)
+        else:
+            obj = store.defaults()
+        return _answer(200, {"dev": dev, "config": mask(obj),
+                             "rev": store.version(dev) if dev else store.verified_defaults_rev()})
+
+    def set_config(self, dev, obj):
+        store = self.box.store
+        if not isinstance(obj, dict):
+            return _error(400, "config: expected a JSON object")
+        try:
+            if dev:
+                if store.device(dev) is None:
+                    return _error(404, "no device %s" % dev)
+                obj = unmask(obj, store.overrides(dev), "overrides")
+                store.set_overrides(dev, obj)
+                what = "overrides of " + dev
+            else:
+                obj = unmask(obj, store.defaults(), "defaults")
+                store.set_defaults(obj)
+                what = "defaults"
+        except (StoreError, config.ConfigError) as e:
+            return _error(400, str(e))
+        rev = store.version(dev) if dev else store.verified_defaults_rev()
+        self.box.api.changed(dev)
+        self.box.audit.add("config-changed", "%s, now version %d" % (what, rev))
+        return _answer(200, {"dev": dev, "rev": rev})
+
+    def change_passphrase(self, body):
+        old, new = body.get("old"), body.get("new")
+        if not isinstance(old, str) or not isinstance(new, str):
+            return _error(400, "old and new: texts")
+        try:
+            passphrase.check(new)
+        except passphrase.WeakPassphrase as e:
+            return _error(400, "new: %s" % e)
+        try:
+            key = vault.unwrap(self.box.board, old)
+        except vault.WrongPassphrase:
+            self.box.audit.add("passphrase-refused", "old passphrase wrong")
+            return _error(403, "old: wrong passphrase")
+        vault.wrap(self.box.board, key, new)
+        self.box.audit.add("passphrase-changed", "the vault key is sealed under the new one")
+        return _answer(200, {"ok": True})
+
+    def auto_unseal(self, on):
+        vault.set_auto(self.box.board, self.box.store.v.key if on else None)
+        self.box.audit.add("auto-unseal", "on" if on else "off")
+        return _answer(200, {"auto_unseal": bool(on)})
+
+    def set_clock(self, t):
+        unix = protocol.wire_int(t, 0, protocol.T_MAX)
+        if unix is None:
+            return _error(400, "time: Unix seconds")
+        try:
+            why = self.box.set_clock(unix)
+        except ClockError as e:
+            return _error(400, "time: %s" % e)
+        self.box.audit.add("clock-set", why)
+        return _answer(200, {"now": self._now()})
+
+
+def add_routes(app, box, parse, log=print):
+    """The admin API's routes on ``app``; ``parse(request)`` gives the JSON body or raises
+    ValueError. Returns the Admin."""
+    adm = Admin(box, log)
+    from configurator_fw import page
+
+    @app.route("/admin", methods=["GET"])
+    async def admin_page(request):
+        return page.HTML, 200, page.HEADERS
+
+    @app.route("/admin/api/session", methods=["GET"])
+    async def session(request):
+        return adm.state(request)
+
+    @app.route("/admin/api/login", methods=["POST"])
+    async def login(request):
+        try:
+            body = parse(request)
+        except ValueError as e:
+            return _error(400, str(e))
+        return await adm.login(request, body)
+
+    def action(fn, change=True, sealed_ok=False):
+        async def route(request):
+            refused = adm.guard(request, change)
+            if refused:
+                return refused
+            try:
+                body = parse(request) if change else {}
+            except ValueError as e:
+                return _error(400, str(e))
+            try:
+                return fn(request, body)
+            except StoreError as e:
+                return _error(400, str(e))
+        return route
+
+    def dev_of(body):
+        dev = body.get("dev")
+        if not valid_id(dev):
+            raise StoreError("dev: 1 to 32 of A-Z a-z 0-9 - _")
+        return dev
+
+    for path, fn, change in (
+            ("logout", lambda r, b: adm.logout(r), True),
+            ("lock", lambda r, b: adm.lock(r), True),
+            ("fleet", lambda r, b: (adm.fleet(), 200, _JSON), False),
+            ("audit", lambda r, b: _answer(200, {"entries": box.audit.newest()}), False),
+            ("config", lambda r, b: adm.get_config(r.args.get("dev")), False),
+            ("generate", lambda r, b: _answer(200, {"passphrase": passphrase.generate(
+                os.urandom)}), False),
+            ("enroll", lambda r, b: adm.enroll(dev_of(b)), True),
+            ("rekey", lambda r, b: adm.enroll(dev_of(b), True), True),
+            ("revoke", lambda r, b: adm.revoke(dev_of(b)), True),
+            ("defaults", lambda r, b: adm.set_config(None, b.get("config")), True),
+            ("overrides", lambda r, b: adm.set_config(dev_of(b), b.get("config")), True),
+            ("passphrase", lambda r, b: adm.change_passphrase(b), True),
+            ("auto-unseal", lambda r, b: adm.auto_unseal(b.get("on") is True), True),
+            ("clock", lambda r, b: adm.set_clock(b.get("time")), True)):
+        app.route("/admin/api/" + path, methods=["POST" if change else "GET"])(
+            action(fn, change))
+    return adm
