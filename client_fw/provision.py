@@ -29,6 +29,14 @@ BUSY = "box busy"
 NOT_BOOTSTRAPPED = "no bootstrap secrets in NVS"
 ROLLBACK = "older config refused"  # the box offered a version below the one stored
 ERROR = "unexpected answer"  # anything else that went wrong: never an exception to the caller
+# Set to a function of one text to follow an attempt: "joining", "authenticating", "stored",
+# "acknowledged" (an LED pattern on a board; the demo's progress lines).
+progress = None
+
+
+def _phase(name):
+    if progress:
+        progress(name)
 
 
 class Failure(Exception):
@@ -167,6 +175,7 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
             if not keep:
                 r.close()
 
+    _phase("authenticating")
     cn = os.urandom(protocol.NONCE_LEN)
     h = call(protocol.HELLO, {"v": v, "dev": dev, "cn": cn.hex()})
     try:
@@ -212,11 +221,13 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
     else:
         ver = _receive(c, storage, sk, sid, dev, max(have, boot.get("vmax", 0)))
         result = OK
+        _phase("stored")
     st = json.dumps(status_fn(ver))
     a = call(protocol.ACK, {"v": v, "sid": sid.hex(), "ver": ver, "st": st,
                             "m": protocol.mac(sk, "cfgbox/2 ack", sid, ver, st).hex()})
     if not protocol.mac_ok(sk, a.get("m"), "cfgbox/2 ack-ok", sid, ver):
         raise Failure(NOT_AUTHENTIC)
+    _phase("acknowledged")
     return result, ver
 
 
@@ -256,6 +267,7 @@ def provision(board, have, now=None, last_error=None):
     storage = Storage(board, boot["dev"], boot["k"])
     sta = board.wlan("sta")
     try:
+        _phase("joining")
         ip, _, gw, _ = _join(sta, boot["ssid"], boot["psk"])
         host = boot.get("host") or gw
 

@@ -10,9 +10,10 @@ import asyncio
 import gc
 import json
 import os
+import time
 
 from configurator_fw import lockout, vault
-from configurator_fw.store import StoreError, Tampered, merge, valid_id
+from configurator_fw.store import StoreError, Tampered, valid_id
 from configurator_fw.timekeeper import ClockError
 from shared import base32, config, otpauth, passphrase, protocol
 from shared.ct import equal
@@ -68,6 +69,21 @@ def unmask(new, old, where="config"):
     return new
 
 
+class _Mono:
+    """Seconds since start on the board's tick counter: sessions and lockouts must not end or
+    last longer when the operator sets the clock (the box wakes at 2000-01-01)."""
+
+    def __init__(self):
+        self.last = time.ticks_ms()
+        self.ms = 0
+
+    def __call__(self):
+        t = time.ticks_ms()
+        self.ms += max(0, time.ticks_diff(t, self.last))
+        self.last = t
+        return self.ms // 1000
+
+
 class Admin:
     body_cap = ADMIN_BODY
 
@@ -77,9 +93,7 @@ class Admin:
         self.sessions = {}  # token -> [expires (box seconds), csrf]
         self.fails = lockout.Parties(5, 16)  # by station
         self.busy = False  # a PBKDF2 login is running
-
-    def _now(self):
-        return self.box.board.unix_now()
+        self._now = _Mono()
 
     # -- sessions
     def session(self, request):
@@ -183,7 +197,7 @@ class Admin:
         s = self.session(request)
         b = self.box
         out = {"box": b.meta["box"], "sealed": b.sealed, "logged_in": s is not None,
-               "now": self._now()}
+               "now": b.board.unix_now()}
         if s is not None:
             out["csrf"] = s[1]
             out["clock_ok"] = b.clock_trusted()
@@ -213,8 +227,8 @@ class Admin:
         for _, rec in store.devices():
             counts[rec["state"]] = counts.get(rec["state"], 0) + 1
         yield '{"clock_ok":%s,"now":%d,"rev":%d,"counts":%s,"flash":%s,"devices":[' % (
-            "true" if api.clock_ok else "false", self._now(), drev, json.dumps(counts),
-            json.dumps(store.flash()))
+            "true" if api.clock_ok else "false", self.box.board.unix_now(), drev,
+            json.dumps(counts), json.dumps(store.flash()))
         first = True
         for dev, r in store.devices():
             st = api._pending.get(dev, r["st"])
@@ -313,7 +327,7 @@ class Admin:
         except ClockError as e:
             return _error(400, "time: %s" % e)
         self.box.audit.add("clock-set", why)
-        return _answer(200, {"now": self._now()})
+        return _answer(200, {"now": self.box.board.unix_now()})
 
 
 def add_routes(app, box, parse, log=print):

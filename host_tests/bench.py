@@ -10,8 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent / "hostlib"),
-                str(Path(__file__).parent.parent)]
+_ROOT = Path(__file__).parent.parent
+sys.path[:0] = [str(Path(__file__).parent), str(_ROOT / "tools" / "hostlib"), str(_ROOT)]
 
 import upy_harness as upy  # noqa: E402
 from fleet import Fleet, free_port  # noqa: E402
@@ -183,7 +183,8 @@ from shared.board import Board
 import emu_boot
 
 b = Board()
-admin.setup('cfgbox-bench', 'cfgbox', 'passphrase 1', passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
+admin.setup('cfgbox-bench', 'cfgbox', 'passphrase 1',
+            passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
 provision.write_bootstrap(b, admin.enroll('d-1', board=b))
 store = Store(b, Vault.auto(b))
 store.set_defaults(json.loads({cfg!r}))
@@ -328,7 +329,8 @@ from configurator_fw import admin
 from shared.board import Board
 import gc, os
 b = Board()
-admin.setup('cfgbox-fill', 'cfgbox', 'passphrase 1', passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
+admin.setup('cfgbox-fill', 'cfgbox', 'passphrase 1',
+            passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
 s = Store(b, Vault.auto(b))
 n = 0
 try:

@@ -16,7 +16,8 @@ from client_fw.storage import Storage
 from shared.board import Board
 
 b = Board()
-admin.setup('cfgbox-leak', 'cfgbox', 'passphrase 1', passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
+admin.setup('cfgbox-leak', 'cfgbox', 'passphrase 1',
+            passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
 provision.write_bootstrap(b, admin.enroll('leak-1', board=b))
 store = Store(b, Vault.auto(b))
 pem = '-----BEGIN CERTIFICATE-----\\n' + ('A' * 64 + '\\n') * 40 + '-----END CERTIFICATE-----\\n'

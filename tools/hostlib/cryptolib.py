@@ -1,4 +1,4 @@
-# Host emulation — never copied to a board. MicroPython's cryptolib for CPython, backed by
+# Host side only — never copied to a board. MicroPython's cryptolib for CPython, backed by
 # the `cryptography` package (no home-made AES), with the ESP32 port's surface: aes(key, mode,
 # iv) with mode 1 (ECB) or 2 (CBC) only, encrypt/decrypt(in[, out]) on multiples of 16 bytes.
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes

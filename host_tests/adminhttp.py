@@ -1,0 +1,50 @@
+# Test harness: the admin API of a running box over HTTP, as the admin page's script uses it
+# (a session cookie, the CSRF token in X-CSRF-Token). Not firmware.
+import http.client
+import json
+
+
+class AdminClient:
+    def __init__(self, port, host="127.0.4.1"):
+        self.host, self.port = host, port
+        self.cookie = None
+        self.csrf = None
+
+    def request(self, method, path, body=None, headers=None, csrf=True, cookie=True):
+        """(status, JSON answer or text, headers) of one request (the box closes each)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        h = {"Host": "%s:%d" % (self.host, self.port)}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        if cookie and self.cookie:
+            h["Cookie"] = self.cookie
+        if csrf and self.csrf and method == "POST":
+            h["X-CSRF-Token"] = self.csrf
+        h.update(headers or {})
+        conn.request(method, path, data, h)
+        r = conn.getresponse()
+        raw = r.read()
+        conn.close()
+        ctype = r.getheader("Content-Type", "")
+        out = json.loads(raw) if "json" in ctype and raw else raw.decode(errors="replace")
+        set_cookie = r.getheader("Set-Cookie")
+        if set_cookie:
+            self.cookie = set_cookie.split(";")[0]
+        return r.status, out, r
+
+    def get(self, path, **kw):
+        return self.request("GET", "/admin/api/" + path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", "/admin/api/" + path, {} if body is None else body, **kw)
+
+    def login(self, passphrase, time=None):
+        body = {"passphrase": passphrase}
+        if time is not None:
+            body["time"] = time
+        s, out, r = self.post("login", body)
+        if s == 200:
+            self.csrf = out["csrf"]
+        return s, out, r

@@ -1,0 +1,207 @@
+# The sealed box (docs/SEALING.md) and its admin API, against the real box under the 32-bit
+# MicroPython harness: sealed at power-on, unlock (and the clock) from the admin API, sessions,
+# CSRF, lockout, passphrase change, and no secret in clear on the flash or in NVS.
+import base64
+import json
+
+import pytest
+import upy_harness as upy
+from adminhttp import AdminClient
+from fleet import PASSPHRASE, PSK, Fleet
+
+from shared import base32
+
+pytestmark = pytest.mark.skipif(not upy.MICROPYTHON.exists(),
+                                reason="MicroPython not built: run `make test`")
+
+CFG = {"wifi": [{"ssid": "plant-floor", "password": "wifi secret 2431"}],
+       "mqtt": {"host": "mqtt.local", "user": "fleet", "password": "mqtt secret 9913"},
+       "api_keys": {"grafana": "glsa_5ecret_api_key_77"}}
+
+
+@pytest.fixture
+def sealed(tmp_path):
+    """A box set up without auto-unseal, one device enrolled, the box powered on (sealed)."""
+    f = Fleet(tmp_path, set_time=False, auto_unseal=False)
+    f.enroll("sensor-1")
+    f.set_defaults(CFG)
+    f.start_box(cold=True)
+    yield f
+    f.stop_box()
+
+
+def _device_api(f):
+    s, out, _ = AdminClient(f.port).request(
+        "POST", "/api/v2/hello", {"v": 2, "dev": "sensor-1", "cn": "00" * 16})
+    return s, out
+
+
+def test_a_sealed_box_refuses_devices_until_unlocked_and_the_unlock_sets_its_clock(sealed):
+    f = sealed
+    assert _device_api(f) == (503, {"v": 2, "error": "sealed"})
+    status, cfg = f.check("sensor-1")
+    assert status != "ok" and cfg is None  # the AP runs with the sealed key: no device joins
+    adm = AdminClient(f.port)
+    s, out, _ = adm.get("session")
+    assert s == 200 and out["sealed"] is True and out["logged_in"] is False
+    assert "csrf" not in out
+    assert adm.login("not the passphrase at all", f.world.now())[0] == 401
+    assert _device_api(f)[1]["error"] == "sealed"
+    s, out, r = adm.login(PASSPHRASE, f.world.now())
+    assert s == 200, out
+    cookie = r.getheader("Set-Cookie")
+    for attr in ("HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=600"):
+        assert attr in cookie
+    assert adm.get("session")[1]["clock_ok"] is True  # set from the "browser" at unlock
+    assert f.check("sensor-1") == ("ok", CFG)
+    log = f.box_log_text()
+    assert "clock set to %d" % f.world.now() in log or "clock set to" in log
+    events = [e["event"] for e in adm.get("audit")[1]["entries"]]
+    assert events[:1] == ["provisioned"] and "unlocked" in events and "clock-set" in events
+
+
+def test_locking_seals_again_and_drops_sessions(sealed):
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    assert _device_api(f)[0] == 200
+    assert adm.post("lock")[0] == 200
+    assert _device_api(f) == (503, {"v": 2, "error": "sealed"})
+    assert adm.get("fleet")[0] == 401
+    assert adm.get("session")[1]["sealed"] is True
+
+
+def test_changes_need_the_csrf_token_and_the_box_origin(sealed):
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    assert adm.post("enroll", {"dev": "sensor-2"}, csrf=False)[0] == 403
+    assert adm.post("enroll", {"dev": "sensor-2"}, headers={"X-CSRF-Token": "0" * 32})[0] == 403
+    assert adm.post("enroll", {"dev": "sensor-2"},
+                    headers={"Origin": "http://evil.example"})[0] == 403
+    fleet = adm.get("fleet")[1]
+    assert [d["dev"] for d in fleet["devices"]] == ["sensor-1"]  # nothing was enrolled
+    s, out, _ = adm.post("enroll", {"dev": "sensor-2"})
+    assert s == 200 and out["bootstrap"]["dev"] == "sensor-2"
+    # the cookie alone (what a cross-site form would send) changes nothing
+    other = AdminClient(f.port)
+    other.cookie = adm.cookie
+    assert other.post("lock")[0] == 403
+    assert _device_api(f)[0] == 200  # still unlocked
+
+
+def test_a_session_expires_ten_minutes_after_its_last_use(sealed):
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    f.world.advance(9 * 60)
+    assert adm.get("fleet")[0] == 200  # used: ten more minutes
+    f.world.advance(9 * 60)
+    assert adm.get("fleet")[0] == 200
+    f.world.advance(10 * 60 + 5)
+    s, out, _ = adm.get("fleet")
+    assert s == 401 and out["error"] == "log in"
+    assert adm.post("enroll", {"dev": "late"})[0] == 401
+
+
+def test_wrong_passphrases_lock_the_station_out(sealed):
+    f = sealed
+    adm = AdminClient(f.port)
+    for _ in range(5):
+        assert adm.login("wrong passphrase attempt", f.world.now())[0] == 401
+    s, out, r = adm.login(PASSPHRASE, f.world.now())
+    assert s == 429 and int(r.getheader("Retry-After")) > 0  # even the right one, for now
+    assert _device_api(f)[1]["error"] == "sealed"
+    f.world.advance(31)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+
+
+def test_a_passphrase_change_reseals_the_vault_under_the_new_one(sealed):
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    s, out, _ = adm.post("passphrase", {"old": PASSPHRASE, "new": "password1234"})
+    assert s == 400 and "too weak" in out["error"]
+    s, gen, _ = adm.get("generate")
+    new = gen["passphrase"]
+    assert len(new) == 29
+    assert adm.post("passphrase", {"old": "wrong", "new": new})[0] == 403
+    assert adm.post("passphrase", {"old": PASSPHRASE, "new": new})[0] == 200
+    f.stop_box()
+    f.start_box(cold=True)  # a power cycle: sealed again
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 401
+    assert adm.login(new, f.world.now())[0] == 200
+    assert f.check("sensor-1") == ("ok", CFG)
+
+
+def test_auto_unseal_opens_the_box_at_power_on(sealed):
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    assert adm.post("auto-unseal", {"on": True})[0] == 200
+    f.stop_box()
+    f.start_box(cold=True)
+    assert _device_api(f)[1] == {"v": 2, "error": "clock"}  # open, but the clock is not set
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    assert adm.post("clock", {"time": f.world.now()})[0] == 200
+    assert f.check("sensor-1") == ("ok", CFG)
+    assert adm.post("auto-unseal", {"on": False})[0] == 200
+    f.stop_box()
+    f.start_box(cold=True)
+    assert _device_api(f)[1]["error"] == "sealed"
+
+
+def _encodings(secret):
+    """``secret`` (bytes) as the code writes secrets anywhere: raw, hex, base32, base64."""
+    out = {secret, secret.hex().encode(), secret.hex().upper().encode()}
+    b32 = base64.b32encode(secret)
+    out |= {b32, b32.rstrip(b"="), b32.lower(), b32.rstrip(b"=").lower(),
+            base32.encode(secret, False).encode()}
+    for enc in (base64.b64encode, base64.urlsafe_b64encode):
+        b = enc(secret)
+        out |= {b, b.rstrip(b"=")}
+    return out
+
+
+def test_no_secret_rests_in_clear_on_the_box_flash_or_nvs(sealed, tmp_path):
+    """After set-up, enrolment, a config with secrets and a device provisioned: the box's flash
+    image and NVS hold none of the fleet's secrets in any encoding the code uses. The secrets
+    are known here because the test opens the store with the passphrase, as the operator can."""
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    s, boot2, _ = adm.post("enroll", {"dev": "sensor-2"})
+    assert s == 200
+    assert f.check("sensor-1") == ("ok", CFG)
+    f.stop_box()
+    out = f.boxrun(
+        "from configurator_fw import vault\nfrom configurator_fw.store import Store\n"
+        "from configurator_fw.vault import Vault\nfrom shared.board import Board\n"
+        "from shared import protocol\nimport json\nb = Board()\n"
+        f"k = vault.unwrap(b, {PASSPHRASE!r})\ns = Store(b, Vault(k))\n"
+        "print(json.dumps({'vault': k.hex(), 'mk': s.master_key().hex(),\n"
+        "  'totp': {d: s.totp_secret(d).hex() for d in s.device_ids()},\n"
+        "  'dk': {d: protocol.device_key(s.master_key(), d).hex() for d in s.device_ids()}}))")
+    keys = json.loads(out.strip().splitlines()[-1])
+    secrets = {"vault key": bytes.fromhex(keys["vault"]), "master key": bytes.fromhex(keys["mk"]),
+               "AP passphrase": PSK.encode(), "operator passphrase": PASSPHRASE.encode()}
+    for dev in keys["totp"]:
+        secrets["T of " + dev] = bytes.fromhex(keys["totp"][dev])
+        secrets["DK of " + dev] = bytes.fromhex(keys["dk"][dev])
+    assert len(keys["totp"]) == 2
+    assert secrets["T of sensor-2"].hex() == boot2["bootstrap"]["totp"]
+    for what, value in (("wifi password", CFG["wifi"][0]["password"]),
+                        ("mqtt password", CFG["mqtt"]["password"]),
+                        ("api key", CFG["api_keys"]["grafana"])):
+        secrets[what] = value.encode()
+    dumps = {"flash": upy.flash_image(f.dir, "box").read_bytes()}
+    for p in (upy.device_dir(f.dir, "box") / "nvs").glob("*.json"):
+        dumps["NVS " + p.name] = p.read_bytes()
+    assert len(dumps) >= 1 and len(dumps["flash"]) == 2 * 1024 * 1024
+    found = [(what, where) for what, value in secrets.items() for where, dump in dumps.items()
+             for form in _encodings(value) if form in dump]
+    assert found == []
+    # the search can find what is there: the sealed AP's key is kept in clear, on purpose
+    assert any(b"sealed-ap-key-1" in d for d in dumps.values())

@@ -1,0 +1,405 @@
+"""The operator's fleet CLI (docs/OPERATOR.md): `python -m tools.fleet COMMAND`.
+
+The fleet file (fleet.cfgbox by default) is the box's store, packed: every secret in it is
+sealed under the vault key, which is sealed under the admin passphrase (PBKDF2, as on the box).
+It is the box's initial store (`flash-box` copies it) and its backup. Every long-term secret
+comes from the host's CSPRNG (`secrets`).
+
+The passphrase is asked for at the terminal, or read from CFGBOX_PASSPHRASE (for scripts such
+as `make demo`): never from the command line, where shell history would keep it.
+"""
+import argparse
+import base64
+import getpass
+import json
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "tools" / "hostlib"), str(ROOT)]
+
+from configurator_fw import vault  # noqa: E402
+from configurator_fw.store import Store, StoreError  # noqa: E402
+from configurator_fw.vault import Vault  # noqa: E402
+from shared import otpauth, passphrase, protocol  # noqa: E402
+from shared.board import Board  # noqa: E402
+
+FORMAT = "cfgbox-fleet/1"
+DEFAULT_FILE = "fleet.cfgbox"
+
+
+class CliError(Exception):
+    """A clear message for the operator; exit status 2."""
+
+
+class HostBoard(Board):
+    """The seam's file functions on a host directory (the packed store); the host's CSPRNG."""
+
+    def __init__(self, root):
+        self.root = str(root)
+
+    def random(self, n):
+        return secrets.token_bytes(n)
+
+
+# -- the fleet file
+def pack(root, path):
+    files, dirs = {}, []
+    for p in sorted(Path(root).rglob("*")):
+        if p.is_dir():
+            dirs.append(str(p.relative_to(root)))
+        elif not p.name.endswith(".tmp"):
+            files[str(p.relative_to(root))] = base64.b64encode(p.read_bytes()).decode()
+    text = json.dumps({"format": FORMAT, "dirs": dirs, "files": files}, indent=0,
+                      sort_keys=True)
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)  # atomic: the old file or the new, never half of one
+
+
+def unpack(path, root):
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise CliError("%s: no such fleet file (make one with `fleet init`)" % path) from None
+    except (ValueError, UnicodeError):
+        raise CliError("%s is corrupt: not a fleet file (restore it from a copy)" % path) \
+            from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or \
+            not isinstance(data.get("files"), dict):
+        raise CliError("%s is not a %s file" % (path, FORMAT))
+    for name in list(data.get("dirs", [])) + list(data["files"]):
+        if not isinstance(name, str) or ".." in Path(name).parts or Path(name).is_absolute():
+            raise CliError("%s is corrupt: a file named %r" % (path, name))
+    for name in data.get("dirs", []):
+        (Path(root) / name).mkdir(parents=True, exist_ok=True)
+    for name, b64 in data["files"].items():
+        p = Path(root) / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            p.write_bytes(base64.b64decode(b64, validate=True))
+        except (ValueError, TypeError):
+            raise CliError("%s is corrupt: %s does not decode" % (path, name)) from None
+
+
+def ask_passphrase(confirm=False):
+    pw = os.environ.get("CFGBOX_PASSPHRASE")
+    if pw:
+        return pw
+    if not sys.stdin.isatty():
+        raise CliError("no passphrase: run at a terminal, or set CFGBOX_PASSPHRASE")
+    pw = getpass.getpass("admin passphrase: ")
+    if confirm and getpass.getpass("again: ") != pw:
+        raise CliError("the two passphrases differ")
+    return pw
+
+
+class Fleet:
+    """The fleet file opened in a temporary directory; ``save()`` packs it back."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.tmp = tempfile.TemporaryDirectory(prefix="cfgbox-fleet-")
+        self.board = HostBoard(self.tmp.name)
+        unpack(self.path, self.tmp.name)
+        try:
+            key = vault.unwrap(self.board, ask_passphrase())
+        except vault.WrongPassphrase:
+            raise CliError("wrong passphrase for %s" % self.path) from None
+        except vault.VaultError as e:
+            raise CliError("%s is corrupt: %s" % (self.path, e)) from None
+        try:
+            self.store = Store(self.board, Vault(key))
+        except (StoreError, ValueError) as e:
+            raise CliError("%s is corrupt: %s" % (self.path, e)) from None
+        if not self.store.ready:
+            raise CliError("%s is corrupt: it holds no box" % self.path)
+
+    def save(self):
+        pack(self.tmp.name, self.path)
+
+    def bootstrap(self, dev):
+        rec = self.store.device(dev)
+        if rec is None:
+            known = ", ".join(self.store.device_ids()) or "none"
+            raise CliError("no device %s in %s (enrolled: %s)" % (dev, self.path, known))
+        if rec["state"] == "revoked":
+            raise CliError("%s is revoked: `fleet enroll %s` gives it new secrets" % (dev, dev))
+        m = self.store.meta
+        boot = {"dev": dev, "dk": protocol.device_key(self.store.master_key(), dev).hex(),
+                "totp": self.store.totp_secret(dev).hex(), "ssid": m["ssid"],
+                "psk": self.store.psk(), "box": m["box"]}
+        if m["port"] != 80:
+            boot["port"] = m["port"]
+        return boot
+
+
+# -- commands
+def cmd_init(a):
+    path = Path(a.file)
+    if path.exists() and not a.force:
+        raise CliError("%s exists: it is a fleet's only backup; pass --force to replace it"
+                       % path)
+    pw = os.environ.get("CFGBOX_PASSPHRASE")
+    generated = None
+    if not pw and a.generate:
+        pw = generated = passphrase.generate(secrets.token_bytes)
+    elif not pw:
+        pw = ask_passphrase(confirm=True)
+    try:
+        passphrase.check(pw)
+    except passphrase.WeakPassphrase as e:
+        raise CliError("passphrase %s" % e) from None
+    with tempfile.TemporaryDirectory(prefix="cfgbox-fleet-") as tmp:
+        b = HostBoard(tmp)
+        b.mkdir("store")
+        key = secrets.token_bytes(32)
+        vault.wrap(b, key, pw, a.iterations)
+        s = Store(b, Vault(key))
+        psk = secrets.token_urlsafe(18)
+        lock_key = passphrase.generate(secrets.token_bytes)[:17]
+        try:
+            s.init(a.box, a.ssid, psk, a.max_clients, a.port, lock_key=lock_key)
+        except StoreError as e:
+            raise CliError(str(e)) from None
+        pack(tmp, path)
+    print("fleet %s: box %s, written to %s (mode 600; keep a copy in a safe place)"
+          % (a.box, a.ssid, path))
+    print("sealed AP: %s, key %s (the admin page's network until you unlock)"
+          % (a.ssid + "-locked", lock_key))
+    if generated:
+        print("admin passphrase (shown once, write it down): %s" % generated)
+
+
+def cmd_enroll(a):
+    f = Fleet(a.file)
+    try:
+        f.store.enroll(a.device)
+    except StoreError as e:
+        raise CliError(str(e)) from None
+    f.save()
+    print("enrolled %s; flash it with: make flash-client PORT=... DEVICE=%s" % (a.device,
+                                                                            a.device))
+
+
+def cmd_revoke(a):
+    f = Fleet(a.file)
+    try:
+        f.store.revoke(a.device)
+    except StoreError as e:
+        raise CliError(str(e)) from None
+    f.save()
+    print("revoked %s (flash the box again, or revoke it on the admin page, for a box already "
+          "running)" % a.device)
+
+
+def cmd_list(a):
+    f = Fleet(a.file)
+    m = f.store.meta
+    print("box %s  AP %s (sealed: %s, key %s)  port %d  config version %d"
+          % (m["box"], m["ssid"], m["lock_ssid"], m["lock_key"], m["port"],
+             f.store.verified_defaults_rev()))
+    rows = [(dev, rec["state"], rec["ack"], f.store.version(dev, rec))
+            for dev, rec in sorted(f.store.devices())]
+    print("%-32s %-12s %s" % ("device", "state", "stored/current"))
+    for dev, state, ack, ver in rows:
+        print("%-32s %-12s %s/%d" % (dev, state, ack or "-", ver))
+    print("%d devices" % len(rows))
+
+
+def cmd_qr(a):
+    import qrcode
+
+    f = Fleet(a.file)
+    boot = f.bootstrap(a.device)
+    uri = otpauth.build_uri(bytes.fromhex(boot["totp"]), a.device, boot["box"])
+    q = qrcode.QRCode(border=2)
+    q.add_data(uri)
+    q.print_ascii(invert=True)
+    print(uri)
+
+
+def cmd_defaults(a):
+    f = Fleet(a.file)
+    try:
+        text = sys.stdin.read() if a.json == "-" else Path(a.json).read_text()
+        obj = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise CliError("%s: %s" % (a.json, e)) from None
+    try:
+        if a.device:
+            f.store.set_overrides(a.device, obj)
+        else:
+            f.store.set_defaults(obj)
+    except StoreError as e:
+        raise CliError(str(e)) from None
+    f.save()
+    print("%s now at version %d" % ("overrides of " + a.device if a.device else "defaults",
+                                    f.store.version(a.device) if a.device
+                                    else f.store.verified_defaults_rev()))
+
+
+def _mpremote(port, *args):
+    return [sys.executable, "-m", "mpremote", "connect", port, *args]
+
+
+def _check_port(a):
+    if not a.port:
+        raise CliError("no serial port: give PORT=, e.g. make %s PORT=/dev/ttyUSB0" % a.cmd)
+    if not a.dry_run and not os.path.exists(a.port):
+        raise CliError("%s: no such serial port (is the board plugged in?)" % a.port)
+
+
+def _bundle(name):
+    d = ROOT / "build" / name
+    if not d.is_dir():
+        raise CliError("build/%s is missing: run make build" % name)
+    return d
+
+
+def _copy_cmds(port, local_root):
+    """One mpremote command copying what is under ``local_root`` to the board's root: each
+    folder with `fs cp -r` (folders that exist are kept), each file with `fs cp`."""
+    cp = []
+    for p in sorted(Path(local_root).iterdir()):
+        cp += (["fs", "cp", "-r", str(p), ":"] if p.is_dir() else
+               ["fs", "cp", str(p), ":" + p.name]) + ["+"]
+    return [_mpremote(port, *cp[:-1])] if cp else []
+
+
+_WIPE = """# run once over mpremote before the store is copied: no store and no auto-unseal key
+# of an earlier fleet may remain
+import os
+def rm(p):
+    try:
+        if os.stat(p)[0] & 0x4000:
+            for e in os.listdir(p):
+                rm(p + "/" + e)
+            os.rmdir(p)
+        else:
+            os.remove(p)
+    except OSError:
+        pass
+rm("store")
+try:
+    import esp32
+    n = esp32.NVS("cfgvault")
+    n.erase_key("auto")
+    n.commit()
+except OSError:
+    pass
+print("old store removed")
+"""
+
+
+def _run(cmds, dry_run):
+    for c in cmds:
+        shown = " ".join(shlex.quote(x) for x in c)
+        if dry_run:
+            print(shown)
+            continue
+        print("+ " + shown, flush=True)
+        r = subprocess.run(c)
+        if r.returncode:
+            raise CliError("mpremote failed (exit %d): %s" % (r.returncode, shown))
+
+
+def cmd_flash_box(a):
+    _check_port(a)
+    bundle = _bundle("configurator")
+    tmp = tempfile.TemporaryDirectory(prefix="cfgbox-store-")
+    unpack(a.file, tmp.name)  # the sealed store as it is: no passphrase needed to copy it
+    if not (Path(tmp.name) / "store" / "box.json").exists():
+        raise CliError("%s is corrupt: it holds no box" % a.file)
+    wipe = Path(tmp.name + "-wipe.py")
+    wipe.write_text(_WIPE)
+    cmds = _copy_cmds(a.port, bundle) + [_mpremote(a.port, "run", str(wipe))]
+    cmds += _copy_cmds(a.port, tmp.name) + [_mpremote(a.port, "reset")]
+    try:
+        _run(cmds, a.dry_run)
+    finally:
+        wipe.unlink()
+        tmp.cleanup()
+    if not a.dry_run:
+        print("box flashed: it starts sealed; join its -locked AP and unlock on /admin")
+
+
+_ONESHOT = """# one-shot bootstrap for {dev}: runs once over mpremote, never stored on the board
+from client_fw.provision import write_bootstrap
+from shared.board import Board
+write_bootstrap(Board(), {boot!r})
+print("bootstrap written for {dev}")
+"""
+
+
+def cmd_flash_client(a):
+    _check_port(a)
+    if not a.device:
+        raise CliError("no device: give DEVICE=, e.g. make flash-client PORT=... DEVICE=sensor-1")
+    bundle = _bundle("client")
+    f = Fleet(a.file)
+    boot = f.bootstrap(a.device)
+    # the secrets go through a file only this user can read, removed at once: never argv
+    fd, script = tempfile.mkstemp(prefix="cfgbox-boot-", suffix=".py")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(_ONESHOT.format(dev=a.device, boot=boot))
+        cmds = _copy_cmds(a.port, bundle)
+        cmds.append(_mpremote(a.port, "run", script))
+        cmds.append(_mpremote(a.port, "reset"))
+        _run(cmds, a.dry_run)
+        if a.dry_run:
+            print("# %s: the one-shot script (mode 600, removed after the run) holds %s's "
+                  "secrets; not shown" % (script, a.device))
+    finally:
+        os.remove(script)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m tools.fleet", description=__doc__.split("\n")[0])
+    p.add_argument("--file", default=os.environ.get("FLEET", DEFAULT_FILE),
+                   help="the fleet file (default %(default)s, or $FLEET)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("init", help="a new fleet: master key, AP, admin passphrase")
+    s.add_argument("--box", required=True, help="the box's id, e.g. cfgbox-plant1")
+    s.add_argument("--ssid", required=True, help="the fleet AP's name (1-25 bytes)")
+    s.add_argument("--max-clients", type=int, default=10)
+    s.add_argument("--port", type=int, default=80)
+    s.add_argument("--generate", action="store_true", help="generate the admin passphrase")
+    s.add_argument("--force", action="store_true", help="replace an existing fleet file")
+    s.add_argument("--iterations", type=int, default=vault.ITERATIONS, help=argparse.SUPPRESS)
+    for name, helptext in (("enroll", "enrol a device"), ("revoke", "revoke a device"),
+                           ("qr", "the device's otpauth URI as a terminal QR code")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("device")
+    sub.add_parser("list", help="the box and its devices")
+    s = sub.add_parser("set-config", help="set the defaults (or a device's overrides) from JSON")
+    s.add_argument("json", help="a JSON file, or - for stdin")
+    s.add_argument("--device")
+    for name in ("flash-box", "flash-client"):
+        s = sub.add_parser(name, help="copy to a board with mpremote")
+        s.add_argument("--port", default=os.environ.get("PORT", ""))
+        s.add_argument("--dry-run", action="store_true", default=bool(os.environ.get("DRY_RUN")),
+                       help="print the commands only")
+        if name == "flash-client":
+            s.add_argument("--device", default=os.environ.get("DEVICE", ""))
+    a = p.parse_args(argv)
+    fn = {"init": cmd_init, "enroll": cmd_enroll, "revoke": cmd_revoke, "list": cmd_list,
+          "qr": cmd_qr, "set-config": cmd_defaults, "flash-box": cmd_flash_box,
+          "flash-client": cmd_flash_client}[a.cmd]
+    try:
+        fn(a)
+    except CliError as e:
+        print("fleet: %s" % e, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
