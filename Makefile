@@ -32,10 +32,20 @@ CFG_TOP    := $(patsubst configurator_fw/%,$(BUILD)/configurator/%,$(wildcard co
 CLI_TOP    := $(patsubst client_fw/%,$(BUILD)/client/%,$(wildcard client_fw/boot.py client_fw/main.py))
 
 .SECONDARY:
-.PHONY: all setup multilib venv micropython micropython-fw build test check bench clean
+.PHONY: all setup multilib browser venv micropython micropython-fw build test check bench clean \
+        demo flash-box flash-client
 all: build
 
-setup: multilib venv micropython
+setup: multilib browser venv micropython
+
+# The admin page's tests drive Debian's Chromium (no browser download: the distribution's own).
+browser:
+	$(Q)command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	    echo "installing chromium and chromium-driver (the admin page's browser tests)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	        chromium chromium-driver >/dev/null || { apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	        chromium chromium-driver >/dev/null; }; }
 
 # The test interpreter is 32-bit, as the ESP32: gcc needs Debian's gcc-multilib for that.
 multilib:
@@ -87,6 +97,20 @@ $(BUILD)/configurator/%.py: configurator_fw/%.py
 $(BUILD)/client/%.py: client_fw/%.py
 	@mkdir -p $(@D)
 	$(Q)cp $< $@
+
+# The whole story on the board-true harness: a fleet made with the CLI, the box unlocked as the
+# admin page does, 10 devices provisioning, a setting changed; KEEP=1 leaves the box running.
+demo: multilib venv micropython build micropython-fw
+	$(Q)$(PY) tools/demo.py $(if $(KEEP),--keep)
+
+# Real boards over USB, with mpremote (docs/OPERATOR.md); DRY_RUN=1 prints the commands only.
+FLEET ?= fleet.cfgbox
+flash-box: venv build
+	$(Q)$(PY) -m tools.fleet --file $(FLEET) flash-box --port "$(PORT)" $(if $(DRY_RUN),--dry-run)
+
+flash-client: venv build
+	$(Q)$(PY) -m tools.fleet --file $(FLEET) flash-client --port "$(PORT)" \
+	    --device "$(DEVICE)" $(if $(DRY_RUN),--dry-run)
 
 test: setup build micropython-fw
 	$(Q)$(PY) -m pytest host_tests $(PYTEST_ARGS)

@@ -167,6 +167,24 @@ class DeviceFS:
         fs.unmount()
         self.path.write_bytes(ctx_bytes(fs))
 
+    def put_tree(self, local_root):
+        """Copy every folder and file under ``local_root`` to the flash's root (what
+        `mpremote fs cp -r` does to a real board)."""
+        fs = self._open()
+        root = Path(local_root)
+        for p in sorted(root.rglob("*")):
+            name = str(p.relative_to(root))
+            if p.is_dir():
+                try:
+                    fs.mkdir(name)
+                except LittleFSError:
+                    pass  # exists
+            else:
+                with fs.open(name, "wb") as f:
+                    f.write(p.read_bytes())
+        fs.unmount()
+        self.path.write_bytes(ctx_bytes(fs))
+
     def exists(self, name):
         try:
             self._open().stat(name)
