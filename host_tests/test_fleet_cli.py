@@ -1,0 +1,221 @@
+# The operator's fleet CLI (tools/fleet.py): every command, its errors, the dry-run output of the
+# flashing commands, and the fleet file working as the box's store on the emulated board.
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyotp
+import pytest
+import upy_harness as upy
+from adminhttp import AdminClient
+from fleet import free_port
+
+from shared import base32
+
+ROOT = Path(__file__).resolve().parent.parent
+PW = "cli test passphrase, long 42"
+
+
+def fleet(tmp_path, *args, pw=PW, env=None):
+    e = dict(os.environ, CFGBOX_PASSPHRASE=pw)
+    e.pop("DRY_RUN", None)
+    e.pop("PORT", None)
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "tools.fleet", "--file",
+                           str(tmp_path / "f.cfgbox"), *args], cwd=ROOT, env=e,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def made(tmp_path):
+    port = free_port()
+    r = fleet(tmp_path, "init", "--box", "box-cli", "--ssid", "cli-net", "--port", str(port))
+    assert r.returncode == 0, r.stderr
+    return tmp_path, port
+
+
+def test_init_writes_a_sealed_fleet_file_and_refuses_to_overwrite_it(made):
+    tmp_path, _ = made
+    f = tmp_path / "f.cfgbox"
+    assert oct(f.stat().st_mode & 0o777) == "0o600"
+    data = json.loads(f.read_text())
+    assert data["format"] == "cfgbox-fleet/1"
+    assert {"store/box.json", "store/vault.json", "store/mk.bin", "store/psk.bin"} <= set(
+        data["files"])
+    assert PW.encode() not in f.read_bytes()
+    vault = json.loads(base64.b64decode(data["files"]["store/vault.json"]))
+    assert vault["kdf"] == "pbkdf2-sha256" and vault["it"] == 20000
+    r = fleet(tmp_path, "init", "--box", "b", "--ssid", "s")
+    assert r.returncode == 2 and "exists" in r.stderr and "--force" in r.stderr
+    assert json.loads(f.read_text()) == data  # untouched
+
+
+def test_init_refuses_a_weak_passphrase_and_can_generate_one(tmp_path):
+    r = fleet(tmp_path, "init", "--box", "b", "--ssid", "s", pw="password1234")
+    assert r.returncode == 2 and "too weak" in r.stderr
+    assert not (tmp_path / "f.cfgbox").exists()
+    r = fleet(tmp_path, "init", "--box", "b", "--ssid", "s", "--generate", pw="")
+    assert r.returncode == 0, r.stderr
+    gen = r.stdout.split("admin passphrase (shown once, write it down): ")[1].split()[0]
+    assert fleet(tmp_path, "list", pw=gen).returncode == 0
+    assert fleet(tmp_path, "list", pw="").returncode == 2  # no terminal, no passphrase
+
+
+def test_enroll_list_qr_revoke(made):
+    tmp_path, _ = made
+    assert fleet(tmp_path, "enroll", "sensor-1").returncode == 0
+    r = fleet(tmp_path, "enroll", "sensor-1")
+    assert r.returncode == 2 and "already enrolled" in r.stderr
+    r = fleet(tmp_path, "enroll", "bad id!")
+    assert r.returncode == 2 and "device id" in r.stderr
+    r = fleet(tmp_path, "list")
+    assert r.returncode == 0 and "sensor-1" in r.stdout and "enrolled" in r.stdout
+    assert "1 devices" in r.stdout
+    r = fleet(tmp_path, "qr", "sensor-1")
+    assert r.returncode == 0 and "\u2588" in r.stdout  # drawn with block characters
+    uri = r.stdout.strip().splitlines()[-1]
+    totp = pyotp.parse_uri(uri)  # an independent reader of the URI an authenticator scans
+    assert totp.name == "sensor-1" and totp.issuer == "box-cli"
+    sys.path.insert(0, str(ROOT))
+    from tools import fleet as cli
+
+    os.environ["CFGBOX_PASSPHRASE"] = PW
+    try:
+        boot = cli.Fleet(tmp_path / "f.cfgbox").bootstrap("sensor-1")
+    finally:
+        del os.environ["CFGBOX_PASSPHRASE"]
+    assert base32.decode(totp.secret) == bytes.fromhex(boot["totp"])
+    r = fleet(tmp_path, "qr", "sensor-9")
+    assert r.returncode == 2 and "no device sensor-9" in r.stderr and "sensor-1" in r.stderr
+    assert fleet(tmp_path, "revoke", "sensor-1").returncode == 0
+    assert "revoked" in fleet(tmp_path, "list").stdout
+    r = fleet(tmp_path, "revoke", "sensor-9")
+    assert r.returncode == 2 and "no device sensor-9" in r.stderr
+
+
+def test_set_config_names_the_wrong_key(made, tmp_path):
+    tmp, _ = made
+    bad = tmp / "bad.json"
+    bad.write_text(json.dumps({"mqtt": {"port": 1883}}))
+    r = fleet(tmp, "set-config", str(bad))
+    assert r.returncode == 2 and "mqtt.host" in r.stderr
+    bad.write_text("{not json")
+    r = fleet(tmp, "set-config", str(bad))
+    assert r.returncode == 2 and "bad.json" in r.stderr
+    good = tmp / "good.json"
+    good.write_text(json.dumps({"ntp": "pool.ntp.org"}))
+    r = fleet(tmp, "set-config", str(good))
+    assert r.returncode == 0 and "version 2" in r.stdout
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda p: p.write_text("not json"), "corrupt"),
+    (lambda p: p.write_text(json.dumps({"format": "other"})), "not a cfgbox-fleet/1 file"),
+    (lambda p: p.write_text(json.dumps({"format": "cfgbox-fleet/1", "files": {
+        "store/vault.json": "!!"}})), "does not decode"),
+    (lambda p: p.write_text(json.dumps({"format": "cfgbox-fleet/1", "files": {
+        "../evil": ""}})), "corrupt"),
+    (lambda p: p.unlink(), "no such fleet file"),
+])
+def test_a_damaged_or_missing_fleet_file_is_a_clear_error(made, damage, message):
+    tmp_path, _ = made
+    damage(tmp_path / "f.cfgbox")
+    r = fleet(tmp_path, "list")
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path.parent / "evil").exists()
+
+
+def test_a_wrong_passphrase_is_a_clear_error(made):
+    tmp_path, _ = made
+    r = fleet(tmp_path, "list", pw="some other passphrase 77")
+    assert r.returncode == 2 and "wrong passphrase" in r.stderr
+
+
+def test_flash_commands_dry_run_and_their_errors(made):
+    tmp_path, _ = made
+    assert fleet(tmp_path, "enroll", "sensor-1").returncode == 0
+    r = fleet(tmp_path, "flash-box")
+    assert r.returncode == 2 and "PORT=" in r.stderr
+    r = fleet(tmp_path, "flash-box", "--port", "/dev/no-such-port")
+    assert r.returncode == 2 and "no such serial port" in r.stderr
+    r = fleet(tmp_path, "flash-box", env={"PORT": "/dev/ttyUSB7", "DRY_RUN": "1"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert all("-m mpremote connect /dev/ttyUSB7" in x for x in lines)
+    assert "fs cp -r" in lines[0] and "build/configurator/configurator_fw :" in lines[0]
+    assert lines[1].split()[-2] == "run" and lines[2].endswith("/store :")
+    assert lines[-1].endswith("reset")
+    r = fleet(tmp_path, "flash-client", "--port", "/dev/ttyUSB7", "--dry-run")
+    assert r.returncode == 2 and "DEVICE=" in r.stderr
+    r = fleet(tmp_path, "flash-client", "--port", "/dev/ttyUSB7", "--dry-run", "--device",
+              "sensor-2")
+    assert r.returncode == 2 and "no device sensor-2" in r.stderr
+    r = fleet(tmp_path, "flash-client", "--port", "/dev/ttyUSB7", "--dry-run", "--device",
+              "sensor-1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "build/client/client_fw :" in lines[0]
+    run = lines[1].split()
+    assert run[-2] == "run" and not Path(run[-1]).exists()  # the one-shot is gone
+    assert lines[2].endswith("reset") and "not shown" in lines[3]
+    fleet(tmp_path, "revoke", "sensor-1")
+    r = fleet(tmp_path, "flash-client", "--port", "/dev/ttyUSB7", "--dry-run", "--device",
+              "sensor-1")
+    assert r.returncode == 2 and "revoked" in r.stderr
+
+
+def test_the_fleet_file_is_the_box_store_and_the_one_shot_bootstraps_a_client(made):
+    """The fleet file copied to an emulated box (as flash-box does) boots sealed and unlocks
+    with the passphrase; the one-shot script flash-client runs writes a device's bootstrap,
+    and that device provisions. No secret reaches the dry-run's output."""
+    tmp_path, port = made
+    sys.path.insert(0, str(ROOT))
+    from tools import fleet as cli
+
+    assert fleet(tmp_path, "enroll", "sensor-1").returncode == 0
+    r = fleet(tmp_path, "flash-client", "--port", "/dev/x", "--dry-run", "--device", "sensor-1")
+    os.environ["CFGBOX_PASSPHRASE"] = PW
+    try:
+        boot = cli.Fleet(tmp_path / "f.cfgbox").bootstrap("sensor-1")
+    finally:
+        del os.environ["CFGBOX_PASSPHRASE"]
+    assert boot["dk"] not in r.stdout and boot["totp"] not in r.stdout
+    assert boot["psk"] not in r.stdout
+    emu = tmp_path / "emu"
+    upy.provision_board(emu, "box", "configurator", frozen=True)
+    cli.unpack(tmp_path / "f.cfgbox", tmp_path / "store-copy")
+    upy.DeviceFS(emu, "box").put_tree(tmp_path / "store-copy")
+    world = upy.World(emu)
+    log = open(tmp_path / "box.log", "w")
+    box = subprocess.Popen(upy.board_cmd("emu_boot.run_main()", upy.ESP32_HEAP, True),
+                           cwd=upy.device_dir(emu, "box"), env=upy.board_env(emu, "box", True),
+                           stdout=log, stderr=subprocess.STDOUT)
+    try:
+        adm = AdminClient(port)
+        for _ in range(200):
+            try:
+                s, state, _ = adm.get("session")
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.05)
+        assert state["sealed"] is True
+        assert adm.login(PW, world.now())[0] == 200
+        r = upy.device_run(cli._ONESHOT.format(dev="sensor-1", boot=boot), emu, "sensor-1")
+        assert r.returncode == 0 and "bootstrap written for sensor-1" in r.stdout, r.stderr
+        r = upy.device_run("from client_fw.device import Device\nfrom shared.board import Board\n"
+                           "print('STATUS', Device(Board(), sleep_ms=lambda ms: None)"
+                           ".check(force=True))", emu, "sensor-1")
+        assert "STATUS ok" in r.stdout, r.stdout + r.stderr
+    finally:
+        box.terminate()
+        box.wait(10)
+        log.close()
+
+
+pytestmark = pytest.mark.skipif(not upy.MICROPYTHON.exists(),
+                                reason="MicroPython not built: run `make test`")
