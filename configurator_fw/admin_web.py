@@ -69,17 +69,27 @@ def unmask(new, old, where="config"):
     return new
 
 
+if hasattr(time, "ticks_ms"):
+    _ticks, _diff = time.ticks_ms, time.ticks_diff
+else:  # CPython (the OpenAPI check builds the routes there)
+    def _ticks():
+        return int(time.monotonic() * 1000)
+
+    def _diff(a, b):
+        return a - b
+
+
 class _Mono:
     """Seconds since start on the board's tick counter: sessions and lockouts must not end or
     last longer when the operator sets the clock (the box wakes at 2000-01-01)."""
 
     def __init__(self):
-        self.last = time.ticks_ms()
+        self.last = _ticks()
         self.ms = 0
 
     def __call__(self):
-        t = time.ticks_ms()
-        self.ms += max(0, time.ticks_diff(t, self.last))
+        t = _ticks()
+        self.ms += max(0, _diff(t, self.last))
         self.last = t
         return self.ms // 1000
 

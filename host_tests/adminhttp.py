@@ -2,6 +2,36 @@
 # (a session cookie, the CSRF token in X-CSRF-Token). Not firmware.
 import http.client
 import json
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+
+_SPEC = yaml.safe_load((Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml")
+                       .read_text())
+
+
+def _resolve(node):
+    while "$ref" in node:
+        _, _, kind, name = node["$ref"].split("/")
+        node = _SPEC["components"][kind][name]
+    return node
+
+
+def check_against_spec(method, path, status, out):
+    """An admin answer must be one docs/openapi.yaml documents: its status, and its JSON
+    against the status's schema (AssertionError otherwise)."""
+    path = path.split("?")[0]
+    op = _SPEC["paths"].get(path, {}).get(method.lower())
+    assert op is not None, "undocumented: %s %s" % (method, path)
+    res = op["responses"].get(str(status))
+    assert res is not None, "%s %s answered %d, not documented" % (method, path, status)
+    schema = _resolve(res).get("content", {}).get("application/json", {}).get("schema")
+    if schema is not None:
+        errors = list(Draft202012Validator(dict(_resolve(schema),
+                                                components=_SPEC["components"])
+                                           ).iter_errors(out))
+        assert not errors, "%s %s %d: %s" % (method, path, status, errors[0].message)
 
 
 class AdminClient:
@@ -29,6 +59,8 @@ class AdminClient:
         conn.close()
         ctype = r.getheader("Content-Type", "")
         out = json.loads(raw) if "json" in ctype and raw else raw.decode(errors="replace")
+        if path.startswith("/admin/api/"):
+            check_against_spec(method, path, r.status, out)
         set_cookie = r.getheader("Set-Cookie")
         if set_cookie:
             self.cookie = set_cookie.split(";")[0]

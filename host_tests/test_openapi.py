@@ -21,9 +21,16 @@ def test_document_is_valid_openapi():
     validate(SPEC)
 
 
-def test_documented_paths_are_exactly_the_routes(tmp_path):
-    api, _ = new_api(tmp_path)
-    served = set(routes(make_app(api, lambda: T0)))
+class _RoutesOnly:
+    """Enough of a box.Box for make_app to add the admin API's routes (nothing is served)."""
+
+    api = None
+    audit = None
+    meta = {}
+
+
+def test_documented_paths_are_exactly_the_routes():
+    served = set(routes(make_app(_RoutesOnly(), lambda: T0)))
     documented = {(m.upper(), p) for p, ops in SPEC["paths"].items() for m in ops}
     assert documented == served
 
