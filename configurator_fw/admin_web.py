@@ -236,9 +236,11 @@ class Admin:
         counts = {}
         for _, rec in store.devices():
             counts[rec["state"]] = counts.get(rec["state"], 0) + 1
-        yield '{"clock_ok":%s,"now":%d,"rev":%d,"counts":%s,"flash":%s,"devices":[' % (
+        gc.collect()
+        yield ('{"clock_ok":%s,"now":%d,"rev":%d,"counts":%s,"flash":%s,'
+               '"mem":{"free":%d,"used":%d},"devices":[') % (
             "true" if api.clock_ok else "false", self.box.board.unix_now(), drev,
-            json.dumps(counts), json.dumps(store.flash()))
+            json.dumps(counts), json.dumps(store.flash()), gc.mem_free(), gc.mem_alloc())
         first = True
         for dev, r in store.devices():
             st = api._pending.get(dev, r["st"])

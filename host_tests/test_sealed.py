@@ -205,3 +205,53 @@ def test_no_secret_rests_in_clear_on_the_box_flash_or_nvs(sealed, tmp_path):
     assert found == []
     # the search can find what is there: the sealed AP's key is kept in clear, on purpose
     assert any(b"sealed-ap-key-1" in d for d in dumps.values())
+
+
+def test_ten_stations_at_110_kb_while_an_admin_browser_polls(tmp_path):
+    """The box at the board's heap serves 10 devices at once while a logged-in admin page
+    reloads itself and the fleet overview without pause: every device provisions, the box
+    prints no MemoryError, and the page always gets its answers."""
+    import subprocess
+    import threading
+
+    f = Fleet(tmp_path)
+    f.set_defaults(CFG)
+    names = ["s%02d" % i for i in range(10)]
+    for n in names:
+        f.enroll(n)
+    f.start_box()
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE)[0] == 200
+    stop = threading.Event()
+    seen = {"free": [], "page": 0, "fails": []}
+
+    def browser():
+        while not stop.is_set():
+            s, out, _ = adm.get("fleet")
+            if s == 200:
+                seen["free"].append(out["mem"]["free"])
+            else:
+                seen["fails"].append(s)
+            s, page, r = AdminClient(f.port).request("GET", "/admin")
+            seen["page"] += s == 200 and r.getheader("Content-Encoding") == "gzip"
+
+    t = threading.Thread(target=browser)
+    t.start()
+    try:
+        script = ("from client_fw.device import Device\nfrom shared.board import Board\n"
+                  "print('STATUS', Device(Board()).check(force=True))")
+        procs = [subprocess.Popen(upy.board_cmd(script, upy.ESP32_HEAP), text=True,
+                                  cwd=upy.device_dir(tmp_path, n),
+                                  env=upy.board_env(tmp_path, n), stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT) for n in names]
+        outs = [p.communicate(timeout=300)[0] for p in procs]
+    finally:
+        stop.set()
+        t.join(60)
+        f.stop_box()
+    assert [o.strip().splitlines()[-1] for o in outs] == ["STATUS ok"] * 10
+    log = f.box_log_text()
+    assert "MemoryError" not in log and "out of memory" not in log
+    assert seen["fails"] == [] and seen["page"] > 0 and seen["free"]
+    print("box heap free while serving 10 stations and the page: min %d B over %d polls"
+          % (min(seen["free"]), len(seen["free"])))

@@ -106,7 +106,9 @@ async function refresh() {
   $("counts").textContent = n + " devices" + (parts.length ? ": " + parts.join(", ") : "") +
       "; fleet config version " + f.rev;
   $("flash").textContent = f.flash.free + " of the flash's blocks free (" +
-      (f.flash.block / 1024) + " KB each): room for " + f.flash.more + " more devices";
+      (f.flash.block / 1024) + " KB each): room for " + f.flash.more + " more devices; heap " +
+      Math.round(f.mem.free / 1024) + " KB free of " +
+      Math.round((f.mem.free + f.mem.used) / 1024) + " KB";
   $("clock").textContent = f.clock_ok ? "box clock " + new Date(f.now * 1000).toISOString()
       : "box clock NOT set: devices wait until it is (set it below)";
   $("clock").className = f.clock_ok ? "" : "bad";
