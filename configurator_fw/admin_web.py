@@ -19,7 +19,8 @@ from shared import base32, config, otpauth, passphrase, protocol
 from shared.ct import equal
 
 COOKIE = "cfgbox_s"
-TTL = 600  # seconds a session lives after its last use
+TTL = 600  # seconds a session lives after the operator's last action (not the page's polling)
+MAX_AGE = 8 * 3600  # and at most this long after its login
 SESSIONS = 3  # at once: a new login past this ends the oldest
 MASK = "********"
 _SECRET_KEYS = ("password", "psk", "key", "secret", "token")
@@ -106,7 +107,7 @@ class Admin:
         self._now = _Mono()
 
     # -- sessions
-    def session(self, request):
+    def session(self, request, touch=True):
         tok = request.cookies.get(COOKIE)
         if not tok:
             return None
@@ -116,7 +117,8 @@ class Admin:
         s = self.sessions.get(tok)
         if s is None or self.box.sealed:
             return None
-        s[0] = now + TTL  # sliding: 10 minutes from the last use
+        if touch:  # an action of the operator's: ten more minutes, never past MAX_AGE
+            s[0] = min(now + TTL, s[2])
         return s
 
     def logged_in(self, headers):
@@ -132,8 +134,10 @@ class Admin:
         while len(self.sessions) >= SESSIONS:
             del self.sessions[min(self.sessions, key=lambda t: self.sessions[t][0])]
         tok, csrf = os.urandom(16).hex(), os.urandom(16).hex()
-        self.sessions[tok] = [self._now() + TTL, csrf]
-        cookie = "%s=%s; Path=/admin; Max-Age=%d; HttpOnly; SameSite=Strict" % (COOKIE, tok, TTL)
+        now = self._now()
+        self.sessions[tok] = [now + TTL, csrf, now + MAX_AGE]  # idle deadline, token, hard end
+        cookie = "%s=%s; Path=/admin; Max-Age=%d; HttpOnly; SameSite=Strict" % (
+            COOKIE, tok, MAX_AGE)
         return csrf, cookie
 
     def _origin_ok(self, request):
@@ -145,7 +149,8 @@ class Admin:
 
     def guard(self, request, change=True):
         """None if the request may go on, else the error answer (401, 403)."""
-        s = self.session(request)
+        # the page's own polling (GET fleet, audit) does not keep a session alive
+        s = self.session(request, change or request.path.endswith("/config"))
         if s is None:
             return _error(401, "sealed" if self.box.sealed else "log in")
         if change:
@@ -230,19 +235,15 @@ class Admin:
 
     # -- the fleet
     def fleet(self):
-        """The overview as a stream (1,000 devices would not fit the heap as one text)."""
+        """The overview as a stream (1,000 devices would not fit the heap as one text), in one
+        pass over the device records: the counts come after the rows."""
         store, api = self.box.store, self.box.api
         drev = store.verified_defaults_rev()
         counts = {}
-        for _, rec in store.devices():
-            counts[rec["state"]] = counts.get(rec["state"], 0) + 1
-        gc.collect()
-        yield ('{"clock_ok":%s,"now":%d,"rev":%d,"counts":%s,"flash":%s,'
-               '"mem":{"free":%d,"used":%d},"devices":[') % (
-            "true" if api.clock_ok else "false", self.box.board.unix_now(), drev,
-            json.dumps(counts), json.dumps(store.flash()), gc.mem_free(), gc.mem_alloc())
+        yield '{"devices":['
         first = True
         for dev, r in store.devices():
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
             st = api._pending.get(dev, r["st"])
             st = st if isinstance(st, dict) else {}
             row = {"dev": dev, "state": r["state"], "seen": r["seen"], "ack": r["ack"],
@@ -251,7 +252,11 @@ class Admin:
                    "fw": st.get("fw")}
             yield ("" if first else ",") + json.dumps(row)
             first = False
-        yield "]}"
+        gc.collect()
+        yield ('],"clock_ok":%s,"now":%d,"rev":%d,"counts":%s,"flash":%s,'
+               '"mem":{"free":%d,"used":%d}}') % (
+            "true" if api.clock_ok else "false", self.box.board.unix_now(), drev,
+            json.dumps(counts), json.dumps(store.flash()), gc.mem_free(), gc.mem_alloc())
 
     def enroll(self, dev, rekey=False):
         if not valid_id(dev):

@@ -51,7 +51,7 @@ def test_a_sealed_box_refuses_devices_until_unlocked_and_the_unlock_sets_its_clo
     s, out, r = adm.login(PASSPHRASE, f.world.now())
     assert s == 200, out
     cookie = r.getheader("Set-Cookie")
-    for attr in ("HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=600"):
+    for attr in ("HttpOnly", "SameSite=Strict", "Path=/admin", "Max-Age=28800"):
         assert attr in cookie
     assert adm.get("session")[1]["clock_ok"] is True  # set from the "browser" at unlock
     assert f.check("sensor-1") == ("ok", CFG)
@@ -91,18 +91,31 @@ def test_changes_need_the_csrf_token_and_the_box_origin(sealed):
     assert _device_api(f)[0] == 200  # still unlocked
 
 
-def test_a_session_expires_ten_minutes_after_its_last_use(sealed):
+def test_a_session_expires_ten_minutes_after_the_operators_last_action(sealed):
     f = sealed
     adm = AdminClient(f.port)
-    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    s, _, r = adm.login(PASSPHRASE, f.world.now())
+    assert s == 200 and "Max-Age=28800" in r.getheader("Set-Cookie")
     f.world.advance(9 * 60)
-    assert adm.get("fleet")[0] == 200  # used: ten more minutes
+    assert adm.get("session")[1]["logged_in"] is True  # a page load: ten more minutes
     f.world.advance(9 * 60)
-    assert adm.get("fleet")[0] == 200
-    f.world.advance(10 * 60 + 5)
+    assert adm.get("fleet")[0] == 200  # the page's polling: alive, but not prolonged
+    f.world.advance(60 + 5)
     s, out, _ = adm.get("fleet")
     assert s == 401 and out["error"] == "log in"
     assert adm.post("enroll", {"dev": "late"})[0] == 401
+    assert adm.get("session")[1]["logged_in"] is False
+
+
+def test_a_session_ends_eight_hours_after_login_whatever_is_done(sealed):
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    for _ in range(8 * 6):  # an action every 10 minutes less 5 s, for 8 hours
+        f.world.advance(595)
+        assert adm.get("session")[1]["logged_in"] is True
+    f.world.advance(595)
+    assert adm.get("session")[1]["logged_in"] is False
 
 
 def test_wrong_passphrases_lock_the_station_out(sealed):
