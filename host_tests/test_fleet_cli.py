@@ -219,3 +219,20 @@ def test_the_fleet_file_is_the_box_store_and_the_one_shot_bootstraps_a_client(ma
 
 pytestmark = pytest.mark.skipif(not upy.MICROPYTHON.exists(),
                                 reason="MicroPython not built: run `make test`")
+
+
+def test_make_targets_pass_port_device_and_dry_run_through(made):
+    tmp_path, _ = made
+    assert fleet(tmp_path, "enroll", "sensor-1").returncode == 0
+    env = dict(os.environ, CFGBOX_PASSPHRASE=PW)
+    base = ["make", "-s", "--no-print-directory", "FLEET=%s" % (tmp_path / "f.cfgbox"),
+            "DRY_RUN=1", "PORT=/dev/ttyACM3"]
+    r = subprocess.run(base + ["flash-client", "DEVICE=sensor-1"], cwd=ROOT, env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "connect /dev/ttyACM3 run" in r.stdout and "not shown" in r.stdout
+    r = subprocess.run(base + ["flash-box"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip().endswith("reset"), r.stderr
+    r = subprocess.run(["make", "-s", "FLEET=%s" % (tmp_path / "f.cfgbox"), "flash-box"],
+                       cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode != 0 and "PORT=" in r.stderr

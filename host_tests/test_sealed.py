@@ -269,3 +269,41 @@ def test_ten_stations_at_110_kb_while_an_admin_browser_polls(tmp_path):
     assert seen["fails"] == [] and seen["page"] > 0 and seen["free"]
     print("box heap free while serving 10 stations and the page: min %d B over %d polls"
           % (min(seen["free"]), len(seen["free"])))
+
+
+def test_rekey_and_overrides_through_the_admin_api(sealed):
+    """Re-key: the old secrets open nothing, the new ones provision. Overrides: shown masked,
+    a masked value keeps its secret, a wrong key is named, a device without them is unchanged."""
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    assert f.check("sensor-1") == ("ok", CFG)
+    old = dict(f.boots["sensor-1"])
+    s, out, _ = adm.post("rekey", {"dev": "sensor-1"})
+    assert s == 200 and out["bootstrap"]["totp"] != old["totp"]
+    assert out["bootstrap"]["dk"] == old["dk"]  # fixed by the master key and the id
+    assert f.check("sensor-1")[0] == "box not authentic"  # the old pair: a decoy answers
+    f.write_bootstrap("sensor-1", out["bootstrap"])
+    f.boots["sensor-1"] = out["bootstrap"]
+    assert f.check("sensor-1") == ("ok", CFG)
+    s, out, _ = adm.post("overrides", {"dev": "sensor-1", "config": {
+        "mqtt": {"host": "m2.local", "password": "override secret 5"}}})
+    assert s == 200
+    s, shown, _ = adm.get("config?dev=sensor-1")
+    assert shown["config"] == {"mqtt": {"host": "m2.local", "password": "********"}}
+    s, out, _ = adm.post("overrides", {"dev": "sensor-1", "config": {
+        "mqtt": {"host": "m3.local", "password": "********", "tls": "yes"}}})
+    assert s == 400 and "mqtt.tls" in out["error"]
+    s, out, _ = adm.post("overrides", {"dev": "sensor-1", "config": {
+        "mqtt": {"host": "m3.local", "password": "********"}, "name": "one"}})
+    assert s == 200
+    s, out, _ = adm.post("overrides", {"dev": "sensor-1", "config": {"api_keys": {
+        "new": "********"}}})
+    assert s == 400 and "api_keys.new" in out["error"]  # a mask with nothing to keep
+    want = {**CFG, "mqtt": {**CFG["mqtt"], "host": "m3.local", "password": "override secret 5"},
+            "name": "one"}
+    f.world.advance(30)  # a TOTP step is used once: the next check is in the next step
+    assert f.check("sensor-1") == ("ok", want)
+    assert adm.post("overrides", {"dev": "nobody", "config": {}})[0] == 404
+    events = [e["event"] for e in adm.get("audit")[1]["entries"]]
+    assert "re-keyed" in events and events.count("config-changed") == 2
