@@ -188,7 +188,7 @@ class Admin:
             self.fails.fail(station, self._now())
             locked = self.fails.locked(station, self._now())
             self.box.audit.add("login-failed", "from %s%s" % (
-                station, "; locked for %d s" % locked if locked else ""), bool(locked))
+                station, "; locked for %d s" % locked if locked else ""), False)
             return _error(401, "wrong passphrase")
         finally:
             self.busy = False
@@ -313,7 +313,7 @@ class Admin:
         self.box.audit.add("config-changed", "%s, now version %d" % (what, rev))
         return _answer(200, {"dev": dev, "rev": rev})
 
-    def change_passphrase(self, body):
+    def change_passphrase(self, request, body):
         old, new = body.get("old"), body.get("new")
         if not isinstance(old, str) or not isinstance(new, str):
             return _error(400, "old and new: texts")
@@ -327,6 +327,9 @@ class Admin:
             self.box.audit.add("passphrase-refused", "old passphrase wrong")
             return _error(403, "old: wrong passphrase")
         vault.wrap(self.box.board, key, new)
+        mine = request.cookies.get(COOKIE)
+        for t in [t for t in self.sessions if t != mine]:  # other browsers log in anew
+            del self.sessions[t]
         self.box.audit.add("passphrase-changed", "the vault key is sealed under the new one")
         return _answer(200, {"ok": True})
 
@@ -403,7 +406,7 @@ def add_routes(app, box, parse, log=print):
             ("revoke", lambda r, b: adm.revoke(dev_of(b)), True),
             ("defaults", lambda r, b: adm.set_config(None, b.get("config")), True),
             ("overrides", lambda r, b: adm.set_config(dev_of(b), b.get("config")), True),
-            ("passphrase", lambda r, b: adm.change_passphrase(b), True),
+            ("passphrase", lambda r, b: adm.change_passphrase(r, b), True),
             ("auto-unseal", lambda r, b: adm.auto_unseal(b.get("on") is True), True),
             ("clock", lambda r, b: adm.set_clock(b.get("time")), True)):
         app.route("/admin/api/" + path, methods=["POST" if change else "GET"])(

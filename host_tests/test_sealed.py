@@ -140,7 +140,10 @@ def test_a_passphrase_change_reseals_the_vault_under_the_new_one(sealed):
     new = gen["passphrase"]
     assert len(new) == 29
     assert adm.post("passphrase", {"old": "wrong", "new": new})[0] == 403
+    other = AdminClient(f.port)
+    assert other.login(PASSPHRASE)[0] == 200
     assert adm.post("passphrase", {"old": PASSPHRASE, "new": new})[0] == 200
+    assert other.get("fleet")[0] == 401 and adm.get("fleet")[0] == 200  # the others end
     f.stop_box()
     f.start_box(cold=True)  # a power cycle: sealed again
     adm = AdminClient(f.port)
