@@ -144,10 +144,13 @@ def test_flash_commands_dry_run_and_their_errors(made):
     r = fleet(tmp_path, "flash-box", env={"PORT": "/dev/ttyUSB7", "DRY_RUN": "1"})
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert all("-m mpremote connect /dev/ttyUSB7" in x for x in lines)
-    assert "fs cp -r" in lines[0] and "build/configurator/configurator_fw :" in lines[0]
-    assert lines[1].split()[-2] == "run" and lines[2].endswith("/store :")
-    assert lines[-1].endswith("reset")
+    assert len(lines) == 1 and "-m mpremote connect /dev/ttyUSB7 " in lines[0]  # one session
+    steps = [x.strip() for x in lines[0].split(" connect /dev/ttyUSB7 ")[1].split(" + ")]
+    assert steps[0].startswith("fs cp -r") and "build/configurator/configurator_fw :" in steps[0]
+    run = [x for x in steps if x.startswith("run ")]
+    store = [i for i, x in enumerate(steps) if x.endswith("/store :")]
+    assert len(run) == 1 and store and steps.index(run[0]) < store[0]  # old store wiped first
+    assert steps[-1] == "reset"
     r = fleet(tmp_path, "flash-client", "--port", "/dev/ttyUSB7", "--dry-run")
     assert r.returncode == 2 and "DEVICE=" in r.stderr
     r = fleet(tmp_path, "flash-client", "--port", "/dev/ttyUSB7", "--dry-run", "--device",
@@ -157,10 +160,11 @@ def test_flash_commands_dry_run_and_their_errors(made):
               "sensor-1")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert "build/client/client_fw :" in lines[0]
-    run = lines[1].split()
-    assert run[-2] == "run" and not Path(run[-1]).exists()  # the one-shot is gone
-    assert lines[2].endswith("reset") and "not shown" in lines[3]
+    steps = [x.strip() for x in lines[0].split(" connect /dev/ttyUSB7 ")[1].split(" + ")]
+    assert "build/client/client_fw :" in steps[0] and steps[-1] == "reset"
+    run = [x for x in steps if x.startswith("run ")]
+    assert len(run) == 1 and not Path(run[0].split()[1]).exists()  # the one-shot is gone
+    assert "not shown" in lines[1]
     fleet(tmp_path, "revoke", "sensor-1")
     r = fleet(tmp_path, "flash-client", "--port", "/dev/ttyUSB7", "--dry-run", "--device",
               "sensor-1")
@@ -230,7 +234,8 @@ def test_make_targets_pass_port_device_and_dry_run_through(made):
     r = subprocess.run(base + ["flash-client", "DEVICE=sensor-1"], cwd=ROOT, env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert "connect /dev/ttyACM3 run" in r.stdout and "not shown" in r.stdout
+    assert "connect /dev/ttyACM3 fs cp -r" in r.stdout and " + run " in r.stdout
+    assert "not shown" in r.stdout
     r = subprocess.run(base + ["flash-box"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip().endswith("reset"), r.stderr
     r = subprocess.run(["make", "-s", "FLEET=%s" % (tmp_path / "f.cfgbox"), "flash-box"],

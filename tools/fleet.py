@@ -298,8 +298,18 @@ print("old store removed")
 """
 
 
-def _run(cmds, dry_run):
+def _session(cmds):
+    """The commands as one mpremote session (one connection, steps chained with +): a board is
+    never left half-deployed between two connections."""
+    head = cmds[0][:5]  # python -m mpremote connect PORT
+    out = list(head)
     for c in cmds:
+        out += c[5:] + ["+"]
+    return [out[:-1]]
+
+
+def _run(cmds, dry_run):
+    for c in _session(cmds):
         shown = " ".join(shlex.quote(x) for x in c)
         if dry_run:
             print(shown)
