@@ -1,27 +1,22 @@
 # The admin page's API (docs/openapi.yaml, /admin/api/...): login, sessions, CSRF, lockout, and
 # the operator's actions on the box. The page itself is page.py.
 #
-# A session is a random 128-bit cookie (HttpOnly, SameSite=Strict, Path=/admin, 10 minutes from
-# its last use); every change also needs the session's CSRF token in X-CSRF-Token, and a request
-# whose Origin is not the box's own is refused. Logging in runs PBKDF2 over the passphrase (on a
-# sealed box that is the unlock) a slice at a time, so devices are served meanwhile; only one
-# login runs at once, and failures lock the station out with a growing back-off.
+# A session (sessions.py) is a random 128-bit cookie; every change also needs the session's CSRF
+# token in X-CSRF-Token, and a request whose Origin is not the box's own is refused. Logging in
+# runs PBKDF2 over the passphrase (on a sealed box that is the unlock) a slice at a time, so
+# devices are served meanwhile; only one login runs at once, and failures lock the station out
+# with a growing back-off.
 import asyncio
 import gc
 import json
 import os
-import time
 
-from configurator_fw import lockout, vault
+from configurator_fw import lockout, sessions, vault
 from configurator_fw.store import StoreError, Tampered, valid_id
 from configurator_fw.timekeeper import ClockError
 from shared import base32, config, otpauth, passphrase, protocol
-from shared.ct import equal
 
-COOKIE = "cfgbox_s"
-TTL = 600  # seconds a session lives after the operator's last action (not the page's polling)
-MAX_AGE = 8 * 3600  # and at most this long after its login
-SESSIONS = 3  # at once: a new login past this ends the oldest
+COOKIE = sessions.COOKIE
 MASK = "********"
 _SECRET_KEYS = ("password", "psk", "key", "secret", "token")
 _SLICE = 250  # PBKDF2 iterations between two turns of the event loop
@@ -70,82 +65,25 @@ def unmask(new, old, where="config"):
     return new
 
 
-if hasattr(time, "ticks_ms"):
-    _ticks, _diff = time.ticks_ms, time.ticks_diff
-else:  # CPython (the OpenAPI check builds the routes there)
-    def _ticks():
-        return int(time.monotonic() * 1000)
-
-    def _diff(a, b):
-        return a - b
-
-
-class _Mono:
-    """Seconds since start on the board's tick counter: sessions and lockouts must not end or
-    last longer when the operator sets the clock (the box wakes at 2000-01-01)."""
-
-    def __init__(self):
-        self.last = _ticks()
-        self.ms = 0
-
-    def __call__(self):
-        t = _ticks()
-        self.ms += max(0, _diff(t, self.last))
-        self.last = t
-        return self.ms // 1000
-
-
 class Admin:
     body_cap = ADMIN_BODY
 
     def __init__(self, box, log=print):
         self.box = box
         self.log = log
-        self.sessions = {}  # token -> [expires (box seconds), csrf]
+        self.sessions = sessions.Sessions()
+        self._now = self.sessions.now  # the tick counter's seconds: lockouts too
         self.fails = lockout.Parties(5, 16)  # by station
         self.busy = False  # a PBKDF2 login is running
-        self._now = _Mono()
 
     # -- sessions
     def session(self, request, touch=True):
-        tok = request.cookies.get(COOKIE)
-        if not tok:
-            return None
-        now = self._now()
-        for t in [t for t, s in self.sessions.items() if s[0] <= now]:
-            del self.sessions[t]
-        s = self.sessions.get(tok)
-        if s is None or self.box.sealed:
-            return None
-        if touch:  # an action of the operator's: ten more minutes, never past MAX_AGE
-            s[0] = min(now + TTL, s[2])
-        return s
+        return None if self.box.sealed else self.sessions.get(request.cookies.get(COOKIE), touch)
 
     def logged_in(self, headers):
         """For the transport, before a body is read: does this request carry a live session?
         (Only then may its body be up to ADMIN_BODY bytes.)"""
-        for part in headers.get("Cookie", "").split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == COOKIE and value in self.sessions:
-                return self.sessions[value][0] > self._now() and not self.box.sealed
-        return False
-
-    def _new_session(self):
-        while len(self.sessions) >= SESSIONS:
-            del self.sessions[min(self.sessions, key=lambda t: self.sessions[t][0])]
-        tok, csrf = os.urandom(16).hex(), os.urandom(16).hex()
-        now = self._now()
-        self.sessions[tok] = [now + TTL, csrf, now + MAX_AGE]  # idle deadline, token, hard end
-        cookie = "%s=%s; Path=/admin; Max-Age=%d; HttpOnly; SameSite=Strict" % (
-            COOKIE, tok, MAX_AGE)
-        return csrf, cookie
-
-    def _origin_ok(self, request):
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return True  # not a browser's cross-site request (those carry Origin on POST)
-        host = request.headers.get("Host", "")
-        return origin in ("http://" + host, "https://" + host)
+        return not self.box.sealed and self.sessions.live(sessions.cookie_of(headers))
 
     def guard(self, request, change=True):
         """None if the request may go on, else the error answer (401, 403)."""
@@ -153,11 +91,10 @@ class Admin:
         s = self.session(request, change or request.path.endswith("/config"))
         if s is None:
             return _error(401, "sealed" if self.box.sealed else "log in")
-        if change:
-            tok = request.headers.get("X-CSRF-Token", "")
-            if not self._origin_ok(request) or not equal(tok.encode(), s[1].encode()):
-                self.box.audit.add("csrf-refused", request.path, False)
-                return _error(403, "CSRF token missing or wrong: reload the page")
+        if change and not (sessions.same_origin(request.headers) and self.sessions.csrf_ok(
+                s, request.headers.get("X-CSRF-Token", ""))):
+            self.box.audit.add("csrf-refused", request.path, False)
+            return _error(403, "CSRF token missing or wrong: reload the page")
         return None
 
     # -- login / unlock
@@ -168,7 +105,7 @@ class Admin:
         if wait:
             return _error(429, "too many wrong passphrases: wait %d s" % wait,
                           {"Retry-After": str(wait)})
-        if not self._origin_ok(request):
+        if not sessions.same_origin(request.headers):
             return _error(403, "cross-site login refused")
         pw = body.get("passphrase")
         t = body.get("time")
@@ -205,7 +142,7 @@ class Admin:
             self.box.audit.add("login", "from %s" % station)
         del key
         gc.collect()
-        csrf, cookie = self._new_session()
+        csrf, cookie = self.sessions.new()
         return _answer(200, {"csrf": csrf, "sealed": False}, {"Set-Cookie": cookie})
 
     def state(self, request):
@@ -221,11 +158,8 @@ class Admin:
         return _answer(200, out)
 
     def logout(self, request):
-        tok = request.cookies.get(COOKIE)
-        self.sessions.pop(tok, None)
-        return _answer(200, {"ok": True},
-                       {"Set-Cookie": "%s=; Path=/admin; Max-Age=0; HttpOnly; SameSite=Strict"
-                        % COOKIE})
+        self.sessions.end(request.cookies.get(COOKIE))
+        return _answer(200, {"ok": True}, {"Set-Cookie": sessions.LOGOUT_COOKIE})
 
     def lock(self, request):
         self.sessions.clear()
@@ -327,9 +261,7 @@ class Admin:
             self.box.audit.add("passphrase-refused", "old passphrase wrong")
             return _error(403, "old: wrong passphrase")
         vault.wrap(self.box.board, key, new)
-        mine = request.cookies.get(COOKIE)
-        for t in [t for t in self.sessions if t != mine]:  # other browsers log in anew
-            del self.sessions[t]
+        self.sessions.end_others(request.cookies.get(COOKIE))  # other browsers log in anew
         self.box.audit.add("passphrase-changed", "the vault key is sealed under the new one")
         return _answer(200, {"ok": True})
 

@@ -4,7 +4,7 @@
 # `make build` (which puts the pinned microdot in build/vendor). main.py stays on the board.
 package("configurator_fw", files=("__init__.py", "admin.py", "admin_web.py", "api.py", "app.py",
                                   "audit.py", "box.py", "compose.py", "lockout.py", "log.py",
-                                  "nonces.py", "page.py", "server.py", "store.py",
+                                  "nonces.py", "page.py", "server.py", "sessions.py", "store.py",
                                   "timekeeper.py", "vault.py"), base_path="..")
 package("shared", files=("__init__.py", "base32.py", "board.py", "clock.py", "config.py", "ct.py",
                          "hkdf.py", "mac.py", "otp.py", "otpauth.py", "passphrase.py", "pbkdf2.py",
