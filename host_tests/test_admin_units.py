@@ -1,0 +1,201 @@
+# The operator side's security logic under CPython, one piece at a time: sessions and CSRF,
+# the Origin check, masking of secrets, the passphrase policy and generator, the vault's
+# wrapping, the stepped PBKDF2 and the audit log's bounds. (The same code runs on the box in
+# test_sealed.py and test_admin_browser.py.)
+import hashlib
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from configurator_fw import sessions, vault
+from configurator_fw.admin_web import MASK, mask, unmask
+from configurator_fw.audit import KEEP, MAX_FILE, Audit
+from configurator_fw.store import StoreError
+from hostbox import FsBoard
+from shared import passphrase
+from shared.pbkdf2 import Stepper
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000
+
+    def __call__(self):
+        return self.t
+
+
+def _tok(cookie):
+    return cookie.split(";")[0].split("=", 1)[1]
+
+
+def test_a_session_lives_ten_minutes_after_its_last_touch_and_never_past_eight_hours():
+    c = Clock()
+    s = sessions.Sessions(c)
+    csrf, cookie = s.new()
+    tok = _tok(cookie)
+    assert len(tok) == 32 and len(csrf) == 32 and tok != csrf
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
+    c.t += sessions.TTL - 1
+    assert s.get(tok, touch=False) is not None  # alive, not prolonged
+    c.t += 1
+    assert s.get(tok) is None and not s.live(tok)  # exactly at the deadline: gone
+    start = c.t
+    tok = _tok(s.new()[1])
+    while s.get(tok) is not None:  # touched every 599 s
+        c.t += sessions.TTL - 1
+    assert start + sessions.MAX_AGE <= c.t < start + sessions.MAX_AGE + sessions.TTL
+
+
+def test_sessions_are_bounded_and_end_on_demand():
+    c = Clock()
+    s = sessions.Sessions(c)
+    toks = []
+    for _ in range(sessions.SESSIONS + 1):
+        c.t += 1
+        toks.append(_tok(s.new()[1]))
+    assert s.get(toks[0]) is None  # the oldest gave way
+    assert all(s.get(t) is not None for t in toks[1:])
+    s.end_others(toks[1])
+    assert s.get(toks[1]) is not None and s.get(toks[2]) is None
+    s.end(toks[1])
+    assert s.get(toks[1]) is None
+    t = _tok(s.new()[1])
+    s.clear()
+    assert s.get(t) is None and s.get(None) is None and s.get("") is None
+
+
+def test_csrf_tokens_must_match_exactly():
+    s = sessions.Sessions(Clock())
+    csrf, cookie = s.new()
+    sess = s.get(_tok(cookie))
+    assert s.csrf_ok(sess, csrf)
+    for bad in ("", csrf[:-1], csrf + "0", csrf.upper(), "0" * 32, csrf[1:] + csrf[0]):
+        assert not s.csrf_ok(sess, bad), bad
+
+
+def test_the_cookie_and_origin_are_read_strictly():
+    assert sessions.cookie_of({"Cookie": "a=1; cfgbox_s=abc; b=2"}) == "abc"
+    assert sessions.cookie_of({"Cookie": "xcfgbox_s=abc"}) is None
+    assert sessions.cookie_of({}) is None
+    h = {"Host": "192.168.4.1"}
+    assert sessions.same_origin(h)
+    assert sessions.same_origin(dict(h, Origin="http://192.168.4.1"))
+    for o in ("null", "http://evil.example", "http://192.168.4.1.evil.example",
+              "http://192.168.4.1:8080"):
+        assert not sessions.same_origin(dict(h, Origin=o)), o
+
+
+def test_secrets_are_masked_and_a_mask_keeps_the_stored_value():
+    cfg = {"wifi": [{"ssid": "a", "password": "p1"}], "mqtt": {"host": "h", "password": "p2",
+                                                              "key": "k", "port": 1},
+           "api_keys": {"x": "t1"}, "name": "n", "token": "t2"}
+    shown = mask(cfg)
+    assert shown == {"wifi": [{"ssid": "a", "password": MASK}],
+                     "mqtt": {"host": "h", "password": MASK, "key": MASK, "port": 1},
+                     "api_keys": {"x": MASK}, "name": "n", "token": MASK}
+    assert unmask(shown, cfg) == cfg
+    edited = json.loads(json.dumps(shown))
+    edited["mqtt"]["password"] = "new"
+    assert unmask(edited, cfg)["mqtt"] == dict(cfg["mqtt"], password="new")
+    edited["api_keys"]["y"] = MASK
+    with pytest.raises(StoreError, match=r"config\.api_keys\.y"):
+        unmask(edited, cfg)
+    with pytest.raises(StoreError, match=r"config\.wifi\[1\]\.password"):
+        unmask({"wifi": [{"password": MASK}, {"password": MASK}]}, cfg)
+
+
+def test_the_passphrase_policy():
+    for weak in ("short", "password1234", "aaaaaaaaaaaaaaaa", "abcdefghijklmnop",
+                 "123456789012345", "qwertyuiopas"):
+        with pytest.raises(passphrase.WeakPassphrase):
+            passphrase.check(weak)
+    with pytest.raises(passphrase.WeakPassphrase, match="too long"):
+        passphrase.check("Ab1!" * 40)
+    with pytest.raises(passphrase.WeakPassphrase):
+        passphrase.check(None)
+    for ok in ("Tr0ub4dor&3xyz!", "test-fleet pass phrase 9!"):
+        passphrase.check(ok)
+    assert passphrase.bits("") == 0
+
+
+def test_generated_passphrases_use_the_whole_alphabet_without_bias():
+    import os
+
+    seen = set()
+    for _ in range(200):
+        g = passphrase.generate(os.urandom)
+        assert len(g) == 29 and g.count("-") == 4
+        passphrase.check(g)
+        seen |= set(g.replace("-", ""))
+    assert seen == set(passphrase._ALPHABET)
+    # bytes of 248 and above would bias the choice: they are skipped, never folded
+    stream = iter([bytes([255] * 8 + list(range(8)))] + [bytes(range(16))] * 10)
+    g = passphrase.generate(lambda n: next(stream))
+    assert g.replace("-", "").startswith(passphrase._ALPHABET[:8])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=40), st.binary(min_size=1, max_size=24),
+       st.integers(1, 300), st.integers(1, 50))
+def test_stepped_pbkdf2_is_pbkdf2(pw, salt, iterations, slice_):
+    s = Stepper(pw, salt, iterations)
+    steps = 0
+    while not s.step(slice_):
+        steps += 1
+    assert s.key == hashlib.pbkdf2_hmac("sha256", pw, salt, iterations)
+    assert steps == (iterations - 1 + slice_ - 1) // slice_ - 1 or iterations == 1
+
+
+def test_the_vault_wraps_under_the_passphrase_only(tmp_path):
+    b = FsBoard(tmp_path)
+    b.mkdir("store")
+    key = bytes(range(32))
+    vault.wrap(b, key, "a passphrase of length", iterations=1000)
+    w = json.loads(b.read(vault.FILE))
+    assert w["kdf"] == "pbkdf2-sha256" and w["it"] == 1000 and len(bytes.fromhex(w["salt"])) == 16
+    assert key.hex() not in json.dumps(w)
+    assert vault.unwrap(b, "a passphrase of length") == key
+    with pytest.raises(vault.WrongPassphrase):
+        vault.unwrap(b, "a passphrase of lengtH")
+    first = w["salt"]
+    vault.wrap(b, key, "a passphrase of length", iterations=1000)
+    assert json.loads(b.read(vault.FILE))["salt"] != first  # a new salt every time
+    for damage, err in ((dict(w, kdf="scrypt"), vault.VaultError),
+                        (dict(w, it=10), vault.VaultError),
+                        (dict(w, salt="00"), vault.VaultError),
+                        (dict(w, key=w["key"][:-2] + "%02x" % (int(w["key"][-2:], 16) ^ 1)),
+                         vault.WrongPassphrase)):
+        b.write_atomic(vault.FILE, json.dumps(damage).encode())
+        with pytest.raises(err):
+            vault.unwrap(b, "a passphrase of length")
+    b.write_atomic(vault.FILE, b"{not json")
+    with pytest.raises(vault.VaultError, match="corrupt"):
+        vault.unwrap(b, "x")
+    b.remove(vault.FILE)
+    with pytest.raises(vault.VaultError, match="not been set up"):
+        vault.unwrap(b, "x")
+
+
+def test_the_audit_log_is_bounded_newest_first_and_network_events_stay_in_ram(tmp_path):
+    b = FsBoard(tmp_path)
+    b.mkdir("store")
+    c = Clock()
+    a = Audit(b, c)
+    a.add("auth-failed", "x from y", persist=False)
+    assert not b.exists("store/audit.log")
+    for i in range(KEEP + 5):
+        c.t += 1
+        a.add("enrolled", "dev-%d" % i)
+    newest = a.newest()
+    assert len(newest) == KEEP and newest[0]["detail"] == "dev-%d" % (KEEP + 4)
+    assert [e["t"] for e in newest] == sorted((e["t"] for e in newest), reverse=True)
+    again = Audit(b, c).newest()  # after a restart: from the file
+    assert again[0] == newest[0] and all(e["event"] == "enrolled" for e in again)
+    for _ in range(400):
+        a.add("config-changed", "x" * 100)
+    assert b.size("store/audit.log") <= MAX_FILE + 200
+    assert b.size("store/audit.1.log") > MAX_FILE
+    a.add("multi\nline", "detail\nwith newline " + "y" * 200)
+    assert len(a.newest(1)[0]["detail"]) == 120
