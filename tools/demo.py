@@ -24,6 +24,7 @@ sys.path[:0] = [str(ROOT / "host_tests"), str(ROOT / "tools" / "hostlib"), str(R
 
 import upy_harness as upy  # noqa: E402
 from adminhttp import AdminClient  # noqa: E402
+from fleet import free_port  # noqa: E402
 
 from shared import passphrase  # noqa: E402
 
@@ -52,14 +53,6 @@ def cli(*args, env):
     if r.returncode:
         sys.exit("demo: fleet %s failed: %s" % (" ".join(args), r.stderr.strip()))
     return r.stdout
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.4.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Progress:
