@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -111,6 +112,8 @@ def summary(title, progress, results, fleet_rows):
 
 def main():
     keep = "--keep" in sys.argv
+    # a TERM (as from a CI's timeout) stops the box too, like Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if not upy.MICROPYTHON_FW.exists():
         sys.exit("demo: the interpreters are not built: run make demo")
     shutil.rmtree(DEMO, ignore_errors=True)
