@@ -190,6 +190,7 @@ def test_session_expiry_and_lockout_in_the_browser(page):
     f.world.advance(11 * 60)  # ten minutes without a request, on the box's own ticks
     wait(b, lambda d: d.find_element(By.ID, "login").is_displayed())
     assert "session ended" in text(b, "login-msg")
+    wait(b, lambda d: text(d, "login-state") == "unlocked: log in")  # the box stays open
     shot(b, "08-session-expired")
     for _ in range(5):
         login(b, "wrong passphrase try")

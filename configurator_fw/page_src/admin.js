@@ -56,17 +56,25 @@ function showLogin(why) {
   $("main").hidden = true;
   $("login").hidden = false;
   if (why) say("login-msg", why, true);
+  loginState();
 }
 
-async function start() {
+// the login box says what the box is now: sealed (the passphrase unlocks it) or unlocked
+async function loginState() {
   const r = await api("session");
-  if (r.status !== 200) { say("login-msg", r.data.error || "no answer", true); return; }
+  if (r.status !== 200) { say("login-msg", r.data.error || "no answer", true); return null; }
   box = r.data.box;
   $("box-id").textContent = box;
   $("login-state").textContent = r.data.sealed ? "sealed: the passphrase unlocks it"
                                                : "unlocked: log in";
   $("login-btn").textContent = r.data.sealed ? "Unlock" : "Log in";
-  if (r.data.logged_in) { csrf = r.data.csrf; showMain(r.data); } else showLogin();
+  return r.data;
+}
+
+async function start() {
+  const state = await loginState();
+  if (state && state.logged_in) { csrf = state.csrf; showMain(state); }
+  else if (state) { $("main").hidden = true; $("login").hidden = false; }
 }
 
 async function login(ev) {
@@ -221,7 +229,6 @@ async function setAuto() {
 async function lockBox() {
   const r = await api("lock", {});
   showLogin(r.status === 200 ? "The box is sealed: devices get 503 until it is unlocked." : "");
-  start();
 }
 
 async function logout() {
