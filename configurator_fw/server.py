@@ -8,7 +8,8 @@ from microdot.microdot import NoCaseDict, Request
 
 MAX_LINE = 512  # the request line and each header line (PROTOCOL.md s.5)
 MAX_HEADERS = 20
-MAX_HEAD = 2048  # request line and headers together (a browser sends ~1 KB): grown as needed
+MAX_HEAD = 2048  # request line and headers together: grown as needed; past SMALL_HEAD for one
+SMALL_HEAD = 1024  # connection at a time (a browser's head is ~0.6-1 KB, a device's ~0.2 KB)
 MAX_BODY = 2048
 BUDGET = 7  # connections at once: 10 sockets less the listener, less 2 to accept-and-close
 PER_STATION = 2  # a device needs one
@@ -36,14 +37,16 @@ def _error_bytes(status, msg):
                                                body)).encode()
 
 
-async def _read_head(reader, buf):
+async def _read_head(reader, buf, may_grow=None):
     """Read up to the blank line into ``buf`` (a bytearray, grown 256 bytes at a time: a
     fragmented heap has small blocks to spare when it has no 1 KB one); (head length, bytes
-    read). Never more than MAX_HEAD: a longer head is a 413 before anything else is read."""
+    read). Never more than MAX_HEAD, and past SMALL_HEAD only if ``may_grow()`` says this
+    connection may (one at a time): a longer head is a 413 before anything else is read."""
     n = 0
     while True:
         if n >= len(buf):
-            if len(buf) >= MAX_HEAD:
+            if len(buf) >= MAX_HEAD or len(buf) >= SMALL_HEAD and not (may_grow and
+                                                                      may_grow()):
                 raise HttpError(413, "request head too large")
             buf.extend(bytes(_GROW))
         got = await reader.readinto(memoryview(buf)[n:])
@@ -113,6 +116,7 @@ class Server:
         self.per_station = per_station
         self.conns = {}  # task -> [deadline (ticks), station, reading (bool)]
         self.refused = 0  # connections closed at once: over budget or over a station's share
+        self.big = None  # the one connection whose head may grow past SMALL_HEAD
 
     def _admit(self, station):
         if sum(1 for e in self.conns.values() if e[1] == station) >= self.per_station:
@@ -152,6 +156,8 @@ class Server:
             await self._send(writer, _error_bytes(503, "unavailable"))
         finally:
             self.conns.pop(task, None)
+            if self.big is task:
+                self.big = None
             try:
                 await writer.wait_closed()
             except OSError:
@@ -165,7 +171,14 @@ class Server:
 
     async def _one(self, reader, writer, addr, entry):
         buf = bytearray(_GROW)
-        end, n = await _read_head(reader, buf)
+        task = asyncio.current_task()
+
+        def may_grow():  # the large-head slot: free, or this connection's already
+            if self.big is None or self.big not in self.conns:
+                self.big = task
+            return self.big is task
+
+        end, n = await _read_head(reader, buf, may_grow)
         method, target, version, headers = parse_head(bytes(buf[:end]))
         admin = getattr(self.app, "admin", None)
         cap = None

@@ -238,3 +238,42 @@ def test_the_supervisor_starts_the_server_again_whatever_ended_it(tmp_path):
         assert "starting again" in log and "Traceback" not in log
     finally:
         f.stop_box()
+
+
+def _head(n, path="/admin/api/session"):
+    """A GET head of about ``n`` bytes (padding in one header line of at most 500)."""
+    lines = ["GET %s HTTP/1.1" % path, "Host: 127.0.4.1"]
+    while sum(len(x) + 2 for x in lines) < n - 520:
+        lines.append("X-Pad-%d: %s" % (len(lines), "p" * 480))
+    pad = n - sum(len(x) + 2 for x in lines) - 4 - len("X-Last: ")
+    lines.append("X-Last: " + "q" * max(0, pad))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def test_one_connection_at_a_time_may_send_a_head_past_1_kb(box):
+    """A browser's head (~0.6-1 KB) is served, up to 2 KB; past 1 KB only one connection at a
+    time may grow its buffer, so a station's idle large heads cannot take 7 x 2 KB of heap."""
+    status, data, _ = req(box.port, "GET", "/admin/api/session", headers={
+        "X-Pad": "p" * 400, "X-Pad2": "p" * 400, "X-Pad3": "p" * 400})
+    assert status == 200, data  # a 1.3 KB head alone: served
+    held = socket.create_connection(("127.0.4.1", box.port), 5)
+    held.sendall(_head(1900)[:1500])  # past 1 KB and not finished: it holds the slot
+    try:
+        import time
+
+        time.sleep(0.3)  # host time: the box reads the first one's 1.5 KB
+        other = socket.create_connection(("127.0.4.1", box.port), 5)
+        other.sendall(_head(1500))
+        answer = other.recv(4096)
+        other.close()
+        assert answer.startswith(b"HTTP/1.0 413"), answer[:80]
+        held.sendall(_head(1900)[1500:])
+        answer = held.recv(4096)
+        assert answer.startswith(b"HTTP/1.0 200") or answer.startswith(b"HTTP/1.1 200"), \
+            answer[:80]
+    finally:
+        held.close()
+    assert req(box.port, "GET", "/admin/api/session", headers={"X-Pad": "p" * 480,
+                                                                 "X-Pad2": "p" * 480})[0] == 200
+    assert req(box.port, "GET", "/admin/api/session", headers={
+        "X-Pad%d" % i: "p" * 480 for i in range(5)})[0] == 413  # past 2 KB: never
