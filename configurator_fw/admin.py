@@ -47,10 +47,7 @@ def set_time(unix, board=None, passphrase=None):
     substitute: it sets the board to the PC's local time and leaves the box untrusting.
     """
     board = board or Board()
-    s = _store(board, passphrase)
-    print(timekeeper.set_time(board, unix, s.floor() if s.ready else 0))
-    if s.ready:
-        s.set_floor(unix)
+    print(timekeeper.operator_set(board, _store(board, passphrase), unix))
 
 
 def enroll(dev, host=None, port=None, board=None, passphrase=None):

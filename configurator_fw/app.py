@@ -96,14 +96,20 @@ class _Open:
         self.api = api
 
 
-def parse_json(request, limit=MAX_DEPTH):
-    """The request's JSON object; ValueError with a message otherwise."""
-    if too_deep(request.body, limit):
+def load_json(raw, limit=MAX_DEPTH):
+    """The JSON value of ``raw`` (bytes), its depth checked before parsing; ValueError with the
+    message a 400 carries otherwise."""
+    if too_deep(raw, limit):
         raise ValueError("JSON too deep")
     try:
-        body = json.loads(request.body)
+        return json.loads(raw)
     except (ValueError, UnicodeError):
         raise ValueError("malformed JSON") from None
+
+
+def parse_json(request, limit=MAX_DEPTH):
+    """The request's JSON object (the admin API); ValueError with a message otherwise."""
+    body = load_json(request.body, limit)
     if not isinstance(body, dict):
         raise ValueError("expected a JSON object")
     return body
@@ -128,12 +134,10 @@ def make_app(box, clock, log=print):
     async def _route(request):
         if request.content_length > MAX_BODY:  # the transport refuses it first (server.py)
             return _json_error(413, "request too large")
-        if too_deep(request.body):
-            return _json_error(400, "JSON too deep")
         try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeError):
-            return _json_error(400, "malformed JSON")
+            body = load_json(request.body)
+        except ValueError as e:
+            return _json_error(400, str(e))
         api = box.api
         if api is None:  # sealed: nothing but the admin page's login until the operator unlocks
             return _json_error(503, "sealed", {"Retry-After": "30"})

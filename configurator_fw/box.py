@@ -54,10 +54,10 @@ class Box:
         fixed = store.reconcile()
         if fixed:
             self.log("cfgbox: repaired %d device records after an interrupted change" % fixed)
-        trusted, why = timekeeper.at_boot(self.board, store.floor())
+        floor = store.floor()  # every device record: read once
+        trusted, why = timekeeper.at_boot(self.board, floor)
         if not trusted and browser_time is not None:
-            why = timekeeper.set_time(self.board, browser_time, store.floor())
-            store.set_floor(browser_time)
+            why = timekeeper.operator_set(self.board, store, browser_time, floor)
             trusted = True
             self.audit.add("clock-set", "from the browser at unlock: " + why)
         self.log("cfgbox: clock " + (why if trusted else
@@ -76,8 +76,7 @@ class Box:
         self.log("cfgbox: sealed")
 
     def set_clock(self, unix):
-        why = timekeeper.set_time(self.board, unix, self.store.floor())
-        self.store.set_floor(unix)
+        why = timekeeper.operator_set(self.board, self.store, unix)
         self.api.clock_ok = True
         return why
 

@@ -90,3 +90,11 @@ def set_time(board, unix, floor):
     rtc = ds3231_write(board.i2c(), unix)
     board.rtc_memory(_MARK)
     return "clock set to %d (UTC)%s" % (unix, "; DS3231 set too" if rtc else "")
+
+
+def operator_set(board, store, unix, floor=None):
+    """The operator sets the clock (admin page, admin.set_time): set it and persist ``unix`` as
+    the store's floor. ``floor`` if the caller has it already (it reads every device record)."""
+    why = set_time(board, unix, store.floor() if floor is None else floor)
+    store.set_floor(unix)
+    return why

@@ -125,7 +125,19 @@ def test_a_damaged_or_missing_fleet_file_is_a_clear_error(made, damage, message)
     damage(tmp_path / "f.cfgbox")
     r = fleet(tmp_path, "list")
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
-    assert not (tmp_path.parent / "evil").exists()
+
+
+def test_unpacking_refuses_names_outside_its_folder_before_writing_anything(tmp_path):
+    sys.path.insert(0, str(ROOT))
+    from tools import fleet as cli
+
+    f = tmp_path / "f.cfgbox"
+    f.write_text(json.dumps({"format": "cfgbox-fleet/1", "files": {
+        "store/ok.json": base64.b64encode(b"{}").decode(), "../evil": ""}}))
+    (tmp_path / "root").mkdir()
+    with pytest.raises(cli.CliError, match="corrupt"):
+        cli.unpack(f, tmp_path / "root")
+    assert not (tmp_path / "evil").exists() and list((tmp_path / "root").iterdir()) == []
 
 
 def test_a_wrong_passphrase_is_a_clear_error(made):

@@ -164,10 +164,7 @@ def cmd_init(a):
         s = Store(b, Vault(key))
         psk = secrets.token_urlsafe(18)
         lock_key = passphrase.generate(secrets.token_bytes)[:17]
-        try:
-            s.init(a.box, a.ssid, psk, a.max_clients, a.port, lock_key=lock_key)
-        except StoreError as e:
-            raise CliError(str(e)) from None
+        s.init(a.box, a.ssid, psk, a.max_clients, a.port, lock_key=lock_key)
         pack(tmp, path)
     print("fleet %s: box %s, written to %s (mode 600; keep a copy in a safe place)"
           % (a.box, a.ssid, path))
@@ -179,10 +176,7 @@ def cmd_init(a):
 
 def cmd_enroll(a):
     f = Fleet(a.file)
-    try:
-        f.store.enroll(a.device)
-    except StoreError as e:
-        raise CliError(str(e)) from None
+    f.store.enroll(a.device)
     f.save()
     print("enrolled %s; flash it with: make flash-client PORT=... DEVICE=%s" % (a.device,
                                                                             a.device))
@@ -190,10 +184,7 @@ def cmd_enroll(a):
 
 def cmd_revoke(a):
     f = Fleet(a.file)
-    try:
-        f.store.revoke(a.device)
-    except StoreError as e:
-        raise CliError(str(e)) from None
+    f.store.revoke(a.device)
     f.save()
     print("revoked %s (flash the box again, or revoke it on the admin page, for a box already "
           "running)" % a.device)
@@ -232,13 +223,10 @@ def cmd_defaults(a):
         obj = json.loads(text)
     except (OSError, ValueError) as e:
         raise CliError("%s: %s" % (a.json, e)) from None
-    try:
-        if a.device:
-            f.store.set_overrides(a.device, obj)
-        else:
-            f.store.set_defaults(obj)
-    except StoreError as e:
-        raise CliError(str(e)) from None
+    if a.device:
+        f.store.set_overrides(a.device, obj)
+    else:
+        f.store.set_defaults(obj)
     f.save()
     print("%s now at version %d" % ("overrides of " + a.device if a.device else "defaults",
                                     f.store.version(a.device) if a.device
@@ -405,7 +393,7 @@ def main(argv=None):
           "flash-client": cmd_flash_client}[a.cmd]
     try:
         fn(a)
-    except CliError as e:
+    except (CliError, StoreError) as e:  # the store's refusals say what to do, too
         print("fleet: %s" % e, file=sys.stderr)
         return 2
     return 0
