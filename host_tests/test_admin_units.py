@@ -48,6 +48,73 @@ def test_a_session_lives_ten_minutes_after_its_last_touch_and_never_past_eight_h
     assert start + sessions.MAX_AGE <= c.t < start + sessions.MAX_AGE + sessions.TTL
 
 
+def test_the_session_limits_are_the_documented_ones():
+    # docs/OPERATOR.md: 10 minutes after the last action, 8 hours after login, 3 at once
+    assert (sessions.TTL, sessions.MAX_AGE, sessions.SESSIONS) == (600, 28800, 3)
+    assert "Max-Age=28800;" in sessions.Sessions(Clock()).new()[1]
+    assert "cfgbox_s=;" in sessions.LOGOUT_COOKIE and "Max-Age=0;" in sessions.LOGOUT_COOKIE
+
+
+def test_live_ends_exactly_at_the_deadline_without_touching():
+    c = Clock()
+    s = sessions.Sessions(c)
+    tok = _tok(s.new()[1])
+    c.t += sessions.TTL - 1
+    assert s.live(tok) and s.live(tok)  # live() looks, it never prolongs
+    c.t += 1
+    assert not s.live(tok)
+    assert not s.live(None) and not s.live("")
+
+
+def test_the_board_tick_counter_gives_whole_seconds_and_never_runs_backwards(monkeypatch):
+    """Mono on the board's ticks_ms: it wraps (ticks_diff is then negative-safe) and a tick
+    read that goes backwards adds nothing."""
+    period = 1 << 30  # the port's TICKS_PERIOD
+    ticks = [period - 500]  # close to the wrap
+
+    def diff(a, b):
+        return ((a - b + period // 2) % period) - period // 2
+
+    monkeypatch.setattr(sessions, "_ticks", lambda: ticks[0] % period)
+    monkeypatch.setattr(sessions, "_diff", diff)
+    m = sessions.Mono()
+    assert m() == 0
+    ticks[0] += 999
+    assert m() == 0  # 999 ms: not yet a second
+    ticks[0] += 1
+    assert m() == 1  # across the wrap
+    ticks[0] += 3_600_000
+    assert m() == 3601
+    ticks[0] -= 5000  # a backwards read adds nothing ...
+    assert m() == 3601
+    ticks[0] += 5000  # ... and the next read counts from there
+    assert m() == 3606
+
+
+def test_a_new_login_ends_the_session_idle_longest(monkeypatch):
+    """The session that gives way is the one whose operator acted least recently, not the
+    one that happens to sort first by its tokens."""
+    n = [255]
+
+    def urandom(k):  # each token sorts before the one before it
+        n[0] -= 1
+        return bytes([n[0]]) * k
+
+    monkeypatch.setattr(sessions.os, "urandom", urandom)
+    c = Clock()
+    s = sessions.Sessions(c)
+    toks = []
+    for _ in range(sessions.SESSIONS):
+        c.t += 1
+        toks.append(_tok(s.new()[1]))
+    c.t += 1
+    assert s.get(toks[0]) is not None  # the first session acts: now the second idles longest
+    c.t += 1
+    newest = _tok(s.new()[1])
+    assert s.get(toks[1]) is None
+    assert all(s.get(t) is not None for t in (toks[0], toks[2], newest))
+
+
 def test_sessions_are_bounded_and_end_on_demand():
     c = Clock()
     s = sessions.Sessions(c)
@@ -106,6 +173,44 @@ def test_secrets_are_masked_and_a_mask_keeps_the_stored_value():
         unmask({"wifi": [{"password": MASK}, {"password": MASK}]}, cfg)
 
 
+def test_the_passphrase_limits_are_the_documented_ones():
+    # docs/SEALING.md: at least 12 characters and an estimated 64 bits, at most 128
+    assert (passphrase.MIN_LEN, passphrase.MAX_LEN, passphrase.MIN_BITS) == (12, 128, 64)
+    strong = "Zq7#mX2!vR9&kP4@wL6%"  # 95-symbol pool, no neighbours: 6.57 bits a character
+    passphrase.check(strong[:12])
+    with pytest.raises(passphrase.WeakPassphrase, match="too short.*29"):
+        passphrase.check(strong[:11])
+    passphrase.check((strong * 7)[:128])
+    with pytest.raises(passphrase.WeakPassphrase, match="too long"):
+        passphrase.check((strong * 7)[:129])
+    # digits only, none next to the one before: 3.32 bits each, 20 of them 66.4, 19 63.1
+    passphrase.check("80" * 10)
+    with pytest.raises(passphrase.WeakPassphrase, match="too weak"):
+        passphrase.check("80" * 9 + "8")
+
+
+@pytest.mark.parametrize("chars,pool", [
+    ("a", 26), ("z", 26), ("m", 26), ("A", 26), ("Z", 26), ("0", 10), ("9", 10), ("5", 10),
+    ("`", 33), ("{", 33), ("@", 33), ("[", 33), ("/", 33), (":", 33), (" ", 33),
+    ("aZ", 52), ("a0", 36), ("a!", 59), ("A0", 36), ("a0!", 69), ("aA0!", 95)])
+def test_the_estimate_counts_each_character_class_once(chars, pool):
+    import math
+
+    # no character here is next to the one before it
+    assert passphrase.bits(chars) == pytest.approx(len(chars) * math.log2(pool))
+
+
+def test_a_character_next_to_the_one_before_counts_a_quarter():
+    import math
+
+    per = math.log2(26)
+    assert passphrase.bits("ab") == pytest.approx(1.25 * per)
+    assert passphrase.bits("ba") == pytest.approx(1.25 * per)
+    assert passphrase.bits("aa") == pytest.approx(1.25 * per)
+    assert passphrase.bits("ac") == pytest.approx(2 * per)
+    assert passphrase.bits("abcd") == pytest.approx(1.75 * per)
+
+
 def test_the_passphrase_policy():
     for weak in ("short", "password1234", "aaaaaaaaaaaaaaaa", "abcdefghijklmnop",
                  "123456789012345", "qwertyuiopas"):
@@ -131,9 +236,9 @@ def test_generated_passphrases_use_the_whole_alphabet_without_bias():
         seen |= set(g.replace("-", ""))
     assert seen == set(passphrase._ALPHABET)
     # bytes of 248 and above would bias the choice: they are skipped, never folded
-    stream = iter([bytes([255] * 8 + list(range(8)))] + [bytes(range(16))] * 10)
+    stream = iter([bytes(list(range(248, 256)) + list(range(1, 9)))] + [bytes(range(16))] * 10)
     g = passphrase.generate(lambda n: next(stream))
-    assert g.replace("-", "").startswith(passphrase._ALPHABET[:8])
+    assert g.replace("-", "").startswith(passphrase._ALPHABET[1:9])  # 248 would have been "a"
 
 
 @settings(max_examples=40, deadline=None)

@@ -344,3 +344,105 @@ def test_the_auto_unseal_key_is_absent_only_when_nvs_says_so(tmp_path, errno, no
         with pytest.raises(VaultError, match="NVS cannot be read"):
             auto_key(B(tmp_path))
     assert nvs.written == []
+
+
+class _DictNvs:
+    """esp32.NVS as ports/esp32/esp32_nvs.c has it: a missing key raises ESP_ERR_NVS_NOT_FOUND,
+    a buffer too small for the blob ESP_ERR_NVS_INVALID_LENGTH; get_blob gives the length."""
+
+    def __init__(self, fail_erase=None):
+        self.d = {}
+        self.fail_erase = fail_erase
+        self.commits = 0
+
+    def get_blob(self, key, buf):
+        if key not in self.d:
+            raise OSError(-0x1102)
+        v = self.d[key]
+        if len(buf) < len(v):
+            raise OSError(-0x1107)
+        buf[:len(v)] = v
+        return len(v)
+
+    def set_blob(self, key, value):
+        self.d[key] = bytes(value)
+
+    def erase_key(self, key):
+        if self.fail_erase is not None:
+            raise OSError(self.fail_erase)
+        if self.d.pop(key, None) is None:
+            raise OSError(-0x1102)
+
+    def commit(self):
+        self.commits += 1
+
+
+def _nvs_board(tmp_path, nvs):
+    class B(FsBoard):
+        def nvs(self, ns):
+            assert ns == "cfgvault"
+            return nvs
+
+    return B(tmp_path)
+
+
+def test_the_auto_unseal_key_round_trips_through_nvs_and_only_32_bytes_pass(tmp_path):
+    from configurator_fw.vault import VaultError, auto_key, set_auto
+
+    nvs = _DictNvs()
+    b = _nvs_board(tmp_path, nvs)
+    assert auto_key(b) is None
+    set_auto(b, None)  # off when already off: nothing to erase, no error
+    key = bytes(range(1, 33))
+    set_auto(b, key)
+    assert nvs.commits == 2 and auto_key(b) == key
+    set_auto(b, None)
+    assert auto_key(b) is None and nvs.d == {}
+    for bad in (key[:31], key + b"x", b""):
+        nvs.d["auto"] = bad
+        with pytest.raises(VaultError):
+            auto_key(b)
+
+
+def test_turning_auto_unseal_off_raises_on_an_nvs_error(tmp_path):
+    from configurator_fw.vault import set_auto
+
+    b = _nvs_board(tmp_path, _DictNvs(fail_erase=-0x1101))  # ESP_ERR_NVS_NOT_INITIALIZED
+    with pytest.raises(OSError):
+        set_auto(b, None)
+
+
+def test_the_vault_file_bounds(tmp_path):
+    """The iteration count is read back only within 1,000..10,000,000 and the salt must have
+    16 bytes or more: a file that asks for less (or for a day of PBKDF2) is refused unread."""
+    from configurator_fw import vault
+
+    b = FsBoard(tmp_path)
+    b.mkdir("store")
+    assert vault.ITERATIONS == 20000  # docs/SEALING.md's figure
+    for it, salt, ok in ((1000, 16, True), (999, 16, False), (10_000_000, 16, True),
+                         (10_000_001, 16, False), (20000, 15, False), (20000, 32, True)):
+        b.write_atomic(vault.FILE, json.dumps({"kdf": "pbkdf2-sha256", "it": it,
+                                                "salt": "ab" * salt, "key": "00" * 80}).encode())
+        if ok:
+            assert vault.read_wrap(b)[1] == it
+        else:
+            with pytest.raises(vault.VaultError, match="unknown key derivation"):
+                vault.read_wrap(b)
+
+
+def test_the_index_mac_key_is_hkdf_of_the_vault_key():
+    """Checked against the cryptography package's HKDF: a stored index MACed by one version
+    of the firmware verifies under the next."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    from configurator_fw.vault import Vault
+    from shared import protocol
+
+    key = bytes(range(32))
+    k = HKDF(hashes.SHA256(), 32, None, b"cfgbox vault index").derive(key)
+    v = Vault(key)
+    assert v.mac("dev", "d1") == protocol.mac(k, "dev", "d1").hex()
+    assert v.mac_ok("dev", "d1", protocol.mac(k, "dev", "d1").hex())
+    assert not v.mac_ok("dev", "d2", protocol.mac(k, "dev", "d1").hex())

@@ -94,6 +94,16 @@ def test_lock_after_grows_doubles_and_caps(fails, threshold, now):
     assert lockout.retry_after(until, until) == 0
 
 
+def test_the_lockout_thresholds_are_the_documented_ones():
+    # docs/PROTOCOL.md s.5: a device id after 5 failures, a station after 10, 30 s to 1 h
+    assert (lockout.DEVICE_THRESHOLD, lockout.STATION_THRESHOLD) == (5, 10)
+    assert (lockout.BASE, lockout.CAP) == (30, 3600)
+    s = lockout.Parties(lockout.STATION_THRESHOLD)
+    for i in range(200):
+        s.fail("10.0.%d.1" % i, 0)
+    assert len(s._d) == 64  # bounded by default
+
+
 def test_device_lock_schedule():
     waits = [lockout.lock_after(f, lockout.DEVICE_THRESHOLD, 0) for f in range(1, 14)]
     assert waits == [0, 0, 0, 0, 30, 60, 120, 240, 480, 960, 1920, 3600, 3600]
