@@ -39,15 +39,16 @@ def setup(box_id, ssid, psk, max_clients=10, port=80, passphrase=None, auto_unse
     print("box %s ready: AP %s (sealed: %s)" % (box_id, ssid, s.meta["lock_ssid"]))
 
 
-def set_time(unix, board=None, passphrase=None):
+def set_time(unix, board=None, passphrase=None, confirm=False):
     """Set the box's clock to ``unix`` seconds, UTC, e.g. ``admin.set_time($(date -u +%s))``.
 
     The box trusts its clock only after this (or a valid DS3231) since its last power-on; the
     time survives a reset (`mpremote reset`), not a power cut. `mpremote rtc --set` is no
-    substitute: it sets the board to the PC's local time and leaves the box untrusting.
+    substitute: it sets the board to the PC's local time and leaves the box untrusting. A time
+    over 400 days past the last one the box knew needs ``confirm=True``.
     """
     board = board or Board()
-    print(timekeeper.operator_set(board, _store(board, passphrase), unix))
+    print(timekeeper.operator_set(board, _store(board, passphrase), unix, confirmed=confirm))
 
 
 def enroll(dev, host=None, port=None, board=None, passphrase=None):

@@ -13,7 +13,7 @@ import os
 
 from configurator_fw import lockout, sessions, vault
 from configurator_fw.store import StoreError, Tampered, valid_id
-from configurator_fw.timekeeper import ClockError
+from configurator_fw.timekeeper import ClockError, FarAhead
 from shared import base32, config, otpauth, passphrase, protocol
 
 COOKIE = sessions.COOKIE
@@ -132,9 +132,12 @@ class Admin:
         self.fails.ok(station)
         if self.box.sealed:
             try:
-                self.box.unseal(key, protocol.wire_int(t, 0, protocol.T_MAX))
+                self.box.unseal(key, protocol.wire_int(t, 0, protocol.T_MAX),
+                                body.get("confirm_time") is True)
             except Tampered as e:
                 return _error(503, "the store fails its MAC: %s" % e)
+            except FarAhead as e:
+                return _error(409, "time: %s" % e)
             except ClockError as e:
                 return _error(400, "time: %s" % e)
             self.box.audit.add("unlocked", "from %s" % station)
@@ -270,12 +273,14 @@ class Admin:
         self.box.audit.add("auto-unseal", "on" if on else "off")
         return _answer(200, {"auto_unseal": bool(on)})
 
-    def set_clock(self, t):
+    def set_clock(self, t, confirmed):
         unix = protocol.wire_int(t, 0, protocol.T_MAX)
         if unix is None:
             return _error(400, "time: Unix seconds")
         try:
-            why = self.box.set_clock(unix)
+            why = self.box.set_clock(unix, confirmed)
+        except FarAhead as e:
+            return _error(409, "time: %s" % e)
         except ClockError as e:
             return _error(400, "time: %s" % e)
         self.box.audit.add("clock-set", why)
@@ -340,7 +345,8 @@ def add_routes(app, box, parse, log=print):
             ("overrides", lambda r, b: adm.set_config(dev_of(b), b.get("config")), True),
             ("passphrase", lambda r, b: adm.change_passphrase(r, b), True),
             ("auto-unseal", lambda r, b: adm.auto_unseal(b.get("on") is True), True),
-            ("clock", lambda r, b: adm.set_clock(b.get("time")), True)):
+            ("clock", lambda r, b: adm.set_clock(b.get("time"), b.get("confirm_time") is True),
+             True)):
         app.route("/admin/api/" + path, methods=["POST" if change else "GET"])(
             action(fn, change))
     return adm

@@ -47,9 +47,11 @@ class Box:
     def clock_trusted(self):
         return bool(self.api and self.api.clock_ok)
 
-    def unseal(self, key, browser_time=None):
+    def unseal(self, key, browser_time=None, confirmed=False):
         """Open the store with the vault ``key``; the clock is trusted from a DS3231 or a set
-        before the last reset, else set from ``browser_time`` (the operator's browser)."""
+        before the last reset, else set from ``browser_time`` (the operator's browser; one far
+        ahead of the box's last time raises timekeeper.FarAhead, the box still sealed, unless
+        ``confirmed``)."""
         store = Store(self.board, Vault(key))  # Tampered if box.json fails its MAC
         fixed = store.reconcile()
         if fixed:
@@ -57,7 +59,7 @@ class Box:
         floor = store.floor()  # every device record: read once
         trusted, why = timekeeper.at_boot(self.board, floor)
         if not trusted and browser_time is not None:
-            why = timekeeper.operator_set(self.board, store, browser_time, floor)
+            why = timekeeper.operator_set(self.board, store, browser_time, floor, confirmed)
             trusted = True
             self.audit.add("clock-set", "from the browser at unlock: " + why)
         self.log("cfgbox: clock " + (why if trusted else
@@ -75,8 +77,8 @@ class Box:
         self._ap(False)
         self.log("cfgbox: sealed")
 
-    def set_clock(self, unix):
-        why = timekeeper.operator_set(self.board, self.store, unix)
+    def set_clock(self, unix, confirmed=False):
+        why = timekeeper.operator_set(self.board, self.store, unix, confirmed=confirmed)
         self.api.clock_ok = True
         return why
 

@@ -9,12 +9,25 @@
 from shared import clock
 
 EARLIEST = 1735689600  # 2025-01-01: no trusted source reads earlier than this
+FAR = 400 * 86400  # a time this far past the last one the box knew is set only when confirmed
 _MARK = b"cfgbox:time-set"
 _DS3231 = 0x68
 
 
 class ClockError(ValueError):
     """A time the box refuses to set; the message says what to do."""
+
+
+class FarAhead(ClockError):
+    """A time over FAR past the last one the box knew: set only when the operator confirms it
+    (a computer whose clock runs years ahead would otherwise raise the box's floor for good,
+    and every device's last step with it)."""
+
+
+def _day(unix):
+    import time
+
+    return "%04d-%02d-%02d" % time.gmtime(clock.from_unix(unix, clock.epoch_offset()))[:3]
 
 
 def _bcd(v):
@@ -92,9 +105,15 @@ def set_time(board, unix, floor):
     return "clock set to %d (UTC)%s" % (unix, "; DS3231 set too" if rtc else "")
 
 
-def operator_set(board, store, unix, floor=None):
+def operator_set(board, store, unix, floor=None, confirmed=False):
     """The operator sets the clock (admin page, admin.set_time): set it and persist ``unix`` as
-    the store's floor. ``floor`` if the caller has it already (it reads every device record)."""
-    why = set_time(board, unix, store.floor() if floor is None else floor)
+    the store's floor. ``floor`` if the caller has it already (it reads every device record).
+    A time over FAR past a floor the box has raises FarAhead unless ``confirmed``."""
+    floor = store.floor() if floor is None else floor
+    if floor and isinstance(unix, int) and unix > floor + FAR and not confirmed:
+        raise FarAhead("this computer's clock says %s, %d days after the last time the box "
+                       "knew (%s): set it only if that is right" % (
+                           _day(unix), (unix - floor) // 86400, _day(floor)))
+    why = set_time(board, unix, floor)
     store.set_floor(unix)
     return why

@@ -72,8 +72,8 @@ class AdminClient:
     def post(self, path, body=None, **kw):
         return self.request("POST", "/admin/api/" + path, {} if body is None else body, **kw)
 
-    def login(self, passphrase, time=None):
-        body = {"passphrase": passphrase}
+    def login(self, passphrase, time=None, **extra):
+        body = dict(extra, passphrase=passphrase)
         if time is not None:
             body["time"] = time
         s, out, r = self.post("login", body)

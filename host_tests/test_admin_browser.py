@@ -201,5 +201,43 @@ def test_session_expiry_and_lockout_in_the_browser(page):
     shot(b, "09-locked-out")
 
 
+def test_a_browser_clock_far_ahead_of_the_box_is_asked_about_before_the_unlock(tmp_path):
+    """The box last knew a time over 400 days before this computer's clock: the page asks
+    before it unlocks with it. Declined, the box stays sealed; accepted, it unlocks and takes
+    the browser's time."""
+    from adminhttp import AdminClient
+    from selenium.webdriver.support import expected_conditions
+
+    f = Fleet(tmp_path, set_time=False, auto_unseal=False)
+    f.start_box(cold=True)
+    then = int(time.time()) - 401 * 86400  # the box's last unlock, as far as it knows
+    assert AdminClient(f.port).login(PASSPHRASE, then)[0] == 200
+    f.stop_box()
+    f.start_box(cold=True)  # powered on again 401 days later: sealed, no trusted clock
+    b = _browser(tmp_path)
+    try:
+        b.get("http://127.0.4.1:%d/admin" % f.port)
+        wait(b, lambda d: "sealed" in text(d, "login-state"))
+        login(b, PASSPHRASE)
+        WebDriverWait(b, 30).until(expected_conditions.alert_is_present())
+        question = b.switch_to.alert.text
+        assert "days after the last time the box knew" in question, question
+        b.switch_to.alert.dismiss()
+        wait(b, lambda d: "days after the last time the box knew" in text(d, "login-msg"))
+        assert AdminClient(f.port).get("session")[1]["sealed"] is True
+        login(b, PASSPHRASE)
+        WebDriverWait(b, 30).until(expected_conditions.alert_is_present())
+        b.switch_to.alert.accept()
+        wait(b, lambda d: d.find_element(By.ID, "main").is_displayed())
+        wait(b, lambda d: "box clock 20" in text(d, "clock"))
+        import re
+
+        set_to = [int(t) for t in re.findall(r"clock set to (\d+)", f.box_log_text())]
+        assert set_to[0] == then and set_to[-1] >= then + 401 * 86400, set_to
+    finally:
+        b.quit()
+        f.stop_box()
+
+
 pytestmark = pytest.mark.skipif(not upy.MICROPYTHON.exists(),
                                 reason="MicroPython not built: run `make test`")

@@ -61,6 +61,41 @@ def test_a_sealed_box_refuses_devices_until_unlocked_and_the_unlock_sets_its_clo
     assert events[:1] == ["provisioned"] and "unlocked" in events and "clock-set" in events
 
 
+def test_a_browser_clock_years_ahead_is_set_only_when_the_operator_confirms_it(sealed):
+    """A computer whose clock runs over 400 days past the box's last known time gets a
+    question (409, the box still sealed), not a silently raised floor; confirmed, it is set.
+    Closer times, and the clock button's, follow the same rule."""
+    f = sealed
+    adm = AdminClient(f.port)
+    t0 = f.world.now()
+    assert adm.login(PASSPHRASE, t0)[0] == 200  # a new fleet's first unlock: nothing to ask
+    assert f.check("sensor-1")[0] == "ok"
+    f.stop_box()
+    f.start_box(cold=True)  # a power cut: sealed again, the clock untrusted
+    adm = AdminClient(f.port)
+    far = t0 + 401 * 86400
+    s, out, _ = adm.login(PASSPHRASE, far)
+    assert s == 409 and "401 days after the last time the box knew" in out["error"], out
+    assert adm.cookie is None and adm.get("session")[1]["sealed"] is True
+    assert _device_api(f) == (503, {"v": 2, "error": "sealed"})
+    assert "clock set to %d" % far not in f.box_log_text()
+    s, out, _ = adm.login(PASSPHRASE, far, confirm_time=True)
+    assert s == 200, out
+    assert "clock set to %d (UTC)" % far in f.box_log_text()
+    # logged in, the clock button: over 400 days on asks, within them does not
+    s, out, _ = adm.post("clock", {"time": far + 500 * 86400})
+    assert s == 409 and "500 days after" in out["error"], out
+    assert adm.get("session")[1]["now"] < far + 400 * 86400  # not set
+    t1 = far + 500 * 86400
+    s, out, _ = adm.post("clock", {"time": t1, "confirm_time": True})
+    assert s == 200 and out["now"] >= t1, out
+    assert adm.post("clock", {"time": t1 + 400 * 86400 + 1})[0] == 409  # one second over
+    s, out, _ = adm.post("clock", {"time": t1 + 400 * 86400})  # exactly 400 days: no question
+    assert s == 200, out
+    events = [e["event"] for e in adm.get("audit")[1]["entries"]]
+    assert events.count("clock-set") == 4
+
+
 def test_locking_seals_again_and_drops_sessions(sealed):
     f = sealed
     adm = AdminClient(f.port)
@@ -128,6 +163,26 @@ def test_wrong_passphrases_lock_the_station_out(sealed):
     assert _device_api(f)[1]["error"] == "sealed"
     f.world.advance(31)
     assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+
+
+def test_malformed_or_cross_site_logins_unlock_nothing_and_four_failures_lock_nothing(sealed):
+    f = sealed
+    adm = AdminClient(f.port)
+    now = f.world.now()
+    # a login from another site's page (login CSRF), even with the right passphrase
+    s, out, _ = adm.request("POST", "/admin/api/login", {"passphrase": PASSPHRASE, "time": now},
+                            headers={"Origin": "http://evil.example"})
+    assert s == 403 and "cross-site" in out["error"], out
+    for body in ({"passphrase": 12345678901234}, {"passphrase": ""}, {"passphrase": "x" * 129},
+                 {"passphrase": PASSPHRASE, "time": "now"},
+                 {"passphrase": PASSPHRASE, "time": -1}, {"time": now}):
+        s, out, _ = adm.request("POST", "/admin/api/login", body)
+        assert s == 400, (body, s, out)
+    assert adm.cookie is None and adm.get("session")[1]["sealed"] is True
+    assert _device_api(f)[1]["error"] == "sealed"
+    for _ in range(4):  # one short of the lockout
+        assert adm.login("wrong passphrase attempt", now)[0] == 401
+    assert adm.login(PASSPHRASE, now)[0] == 200
 
 
 def test_a_passphrase_change_reseals_the_vault_under_the_new_one(sealed):

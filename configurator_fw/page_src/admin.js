@@ -81,8 +81,12 @@ async function login(ev) {
   ev.preventDefault();
   say("login-msg", "Checking the passphrase (up to 10 s on the box)...");
   $("login-btn").disabled = true;
-  const r = await api("login", {passphrase: $("login-pass").value,
-                                time: Math.floor(Date.now() / 1000)});
+  const body = {passphrase: $("login-pass").value, time: Math.floor(Date.now() / 1000)};
+  let r = await api("login", body);
+  if (r.status === 409 && confirm(r.data.error + "\n\nUnlock and set the box's clock to it?")) {
+    say("login-msg", "Unlocking with this computer's time...");
+    r = await api("login", Object.assign(body, {confirm_time: true}));
+  }
   $("login-btn").disabled = false;
   if (r.status !== 200) { say("login-msg", r.data.error || "refused", true); return; }
   $("login-pass").value = "";
@@ -200,7 +204,10 @@ async function saveConfig() {
 
 // ---- box
 async function setClock() {
-  const r = await api("clock", {time: Math.floor(Date.now() / 1000)});
+  const body = {time: Math.floor(Date.now() / 1000)};
+  let r = await api("clock", body);
+  if (r.status === 409 && confirm(r.data.error + "\n\nSet the box's clock to it?"))
+    r = await api("clock", Object.assign(body, {confirm_time: true}));
   say("box-msg", r.status === 200 ? "Clock set from this browser." : r.data.error, r.status !== 200);
   refresh();
 }
