@@ -33,7 +33,7 @@ CLI_TOP    := $(patsubst client_fw/%,$(BUILD)/client/%,$(wildcard client_fw/boot
 
 .SECONDARY:
 .PHONY: all setup multilib browser venv micropython micropython-fw build test check bench clean \
-        demo flash-box flash-client
+        demo flash-box flash-client pull-box
 all: build
 
 setup: multilib browser venv micropython
@@ -111,6 +111,10 @@ flash-box: venv build
 flash-client: venv build
 	$(Q)$(PY) -m tools.fleet --file $(FLEET) flash-client --port "$(PORT)" \
 	    --device "$(DEVICE)" $(if $(DRY_RUN),--dry-run)
+
+# the box's store (enrolments and configs made on the admin page) back into the fleet file
+pull-box: venv
+	$(Q)$(PY) -m tools.fleet --file $(FLEET) pull --port "$(PORT)" $(if $(DRY_RUN),--dry-run)
 
 test: setup build micropython-fw
 	$(Q)$(PY) -m pytest host_tests $(PYTEST_ARGS)

@@ -201,24 +201,9 @@ def test_the_fleet_file_is_the_box_store_and_the_one_shot_bootstraps_a_client(ma
     assert boot["dk"] not in r.stdout and boot["totp"] not in r.stdout
     assert boot["psk"] not in r.stdout
     emu = tmp_path / "emu"
-    upy.provision_board(emu, "box", "configurator", frozen=True)
-    cli.unpack(tmp_path / "f.cfgbox", tmp_path / "store-copy")
-    upy.DeviceFS(emu, "box").put_tree(tmp_path / "store-copy")
+    box, adm, state = _boot_box_from_fleet_file(tmp_path, emu, port)
     world = upy.World(emu)
-    log = open(tmp_path / "box.log", "w")
-    box = subprocess.Popen(upy.board_cmd("emu_boot.run_main()", upy.ESP32_HEAP, True),
-                           cwd=upy.device_dir(emu, "box"), env=upy.board_env(emu, "box", True),
-                           stdout=log, stderr=subprocess.STDOUT)
     try:
-        adm = AdminClient(port)
-        for _ in range(200):
-            try:
-                s, state, _ = adm.get("session")
-                break
-            except OSError:
-                import time
-
-                time.sleep(0.05)
         assert state["sealed"] is True
         assert adm.login(PW, world.now())[0] == 200
         r = upy.device_run(cli._ONESHOT.format(dev="sensor-1", boot=boot), emu, "sensor-1")
@@ -230,7 +215,83 @@ def test_the_fleet_file_is_the_box_store_and_the_one_shot_bootstraps_a_client(ma
     finally:
         box.terminate()
         box.wait(10)
-        log.close()
+
+
+def _boot_box_from_fleet_file(tmp_path, emu, port):
+    """An emulated box given the fleet file's store (as flash-box does), powered on: (its
+    process, an AdminClient, the session state it first answered)."""
+    import time
+
+    from tools import fleet as cli
+
+    upy.provision_board(emu, "box", "configurator", frozen=True)
+    cli.unpack(tmp_path / "f.cfgbox", tmp_path / "store-copy")
+    upy.DeviceFS(emu, "box").put_tree(tmp_path / "store-copy")
+    box = subprocess.Popen(upy.board_cmd("emu_boot.run_main()", upy.ESP32_HEAP, True),
+                           cwd=upy.device_dir(emu, "box"), env=upy.board_env(emu, "box", True),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    adm = AdminClient(port)
+    for _ in range(200):
+        try:
+            return box, adm, adm.get("session")[1]
+        except OSError:
+            time.sleep(0.05)
+    box.terminate()
+    raise AssertionError("the box did not answer")
+
+
+def test_pull_takes_the_box_store_back_into_the_fleet_file(made, monkeypatch):
+    """A device enrolled and a config set on the admin page reach the fleet file by `pull`
+    (mpremote's copy of the box's store, here read from the emulated flash): it must open with
+    the passphrase and verify record by record, the old file is kept as .bak, and a wrong
+    passphrase, a tampered record or another box's store change nothing."""
+    tmp_path, port = made
+    sys.path.insert(0, str(ROOT))
+    from tools import fleet as cli
+
+    path = tmp_path / "f.cfgbox"
+    assert fleet(tmp_path, "enroll", "sensor-1").returncode == 0
+    r = fleet(tmp_path, "pull", "--port", "/dev/ttyUSB7", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    steps = r.stdout.strip().split(" connect /dev/ttyUSB7 ")[1].split(" + ")
+    assert steps[0].startswith("fs cp -r :store ") and steps[-1] == "reset", steps
+    assert fleet(tmp_path, "pull").returncode == 2  # no port
+    before = path.read_bytes()
+    emu = tmp_path / "emu"
+    box, adm, _ = _boot_box_from_fleet_file(tmp_path, emu, port)
+    try:
+        assert adm.login(PW, upy.World(emu).now())[0] == 200
+        assert adm.post("enroll", {"dev": "late-1"})[0] == 200
+        assert adm.post("overrides", {"dev": "late-1", "config": {"name": "L1"}})[0] == 200
+    finally:
+        box.terminate()
+        box.wait(10)
+    pulled = tmp_path / "pulled"
+    upy.DeviceFS(emu, "box").get_tree("store", pulled)
+    monkeypatch.setenv("CFGBOX_PASSPHRASE", "not the passphrase 1234")
+    with pytest.raises(cli.CliError, match="wrong passphrase"):
+        cli.adopt(pulled, path)
+    monkeypatch.setenv("CFGBOX_PASSPHRASE", PW)
+    other = tmp_path / "other.cfgbox"
+    assert fleet(tmp_path, "--file", str(other), "init", "--box", "box-2", "--ssid",
+                 "n2").returncode == 0
+    with pytest.raises(cli.CliError, match="the board holds box box-cli.*box-2"):
+        cli.adopt(pulled, other)
+    bucket = next((pulled / "store" / "d").glob("*.json"))
+    good = bucket.read_bytes()
+    assert b'\\"enrolled\\"' in good
+    bucket.write_bytes(good.replace(b'\\"enrolled\\"', b'\\"revoked\\"', 1))
+    with pytest.raises(cli.CliError, match="fail their MAC"):
+        cli.adopt(pulled, path)
+    assert path.read_bytes() == before and not Path(str(path) + ".bak").exists()
+    bucket.write_bytes(good)
+    cli.adopt(pulled, path)
+    assert Path(str(path) + ".bak").read_bytes() == before
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    r = fleet(tmp_path, "list")
+    assert "late-1" in r.stdout and "sensor-1" in r.stdout and "2 devices" in r.stdout, r.stdout
+    r = fleet(tmp_path, "flash-client", "--port", "/dev/x", "--dry-run", "--device", "late-1")
+    assert r.returncode == 0, r.stderr
 
 
 pytestmark = pytest.mark.skipif(not upy.MICROPYTHON.exists(),
@@ -250,6 +311,8 @@ def test_make_targets_pass_port_device_and_dry_run_through(made):
     assert "not shown" in r.stdout
     r = subprocess.run(base + ["flash-box"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.strip().endswith("reset"), r.stderr
+    r = subprocess.run(base + ["pull-box"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and "connect /dev/ttyACM3 fs cp -r :store " in r.stdout, r.stderr
     r = subprocess.run(["make", "-s", "FLEET=%s" % (tmp_path / "f.cfgbox"), "flash-box"],
                        cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "PORT=" in r.stderr

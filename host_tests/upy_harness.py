@@ -185,6 +185,23 @@ class DeviceFS:
         fs.unmount()
         self.path.write_bytes(ctx_bytes(fs))
 
+    def get_tree(self, name, local_root):
+        """Copy the folder ``name`` and all under it into ``local_root`` (what
+        `mpremote fs cp -r :name local_root/` does from a real board)."""
+        fs = self._open()
+
+        def walk(path):
+            (Path(local_root) / path).mkdir(parents=True, exist_ok=True)
+            for entry in fs.listdir(path):
+                sub = path + "/" + entry
+                if fs.stat(sub).type == 2:  # LFS_TYPE_DIR
+                    walk(sub)
+                else:
+                    with fs.open(sub, "rb") as f:
+                        (Path(local_root) / sub).write_bytes(f.read())
+
+        walk(name)
+
     def exists(self, name):
         try:
             self._open().stat(name)

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,23 @@ def ask_passphrase(confirm=False):
     return pw
 
 
+def open_store(board, what):
+    """The store under ``board`` opened with the passphrase, its box record verified."""
+    try:
+        key = vault.unwrap(board, ask_passphrase())
+    except vault.WrongPassphrase:
+        raise CliError("wrong passphrase for %s" % what) from None
+    except vault.VaultError as e:
+        raise CliError("%s is corrupt: %s" % (what, e)) from None
+    try:
+        store = Store(board, Vault(key))
+    except (StoreError, ValueError) as e:
+        raise CliError("%s is corrupt: %s" % (what, e)) from None
+    if not store.ready:
+        raise CliError("%s is corrupt: it holds no box" % what)
+    return store
+
+
 class Fleet:
     """The fleet file opened in a temporary directory; ``save()`` packs it back."""
 
@@ -108,18 +126,7 @@ class Fleet:
         self.tmp = tempfile.TemporaryDirectory(prefix="cfgbox-fleet-")
         self.board = HostBoard(self.tmp.name)
         unpack(self.path, self.tmp.name)
-        try:
-            key = vault.unwrap(self.board, ask_passphrase())
-        except vault.WrongPassphrase:
-            raise CliError("wrong passphrase for %s" % self.path) from None
-        except vault.VaultError as e:
-            raise CliError("%s is corrupt: %s" % (self.path, e)) from None
-        try:
-            self.store = Store(self.board, Vault(key))
-        except (StoreError, ValueError) as e:
-            raise CliError("%s is corrupt: %s" % (self.path, e)) from None
-        if not self.store.ready:
-            raise CliError("%s is corrupt: it holds no box" % self.path)
+        self.store = open_store(self.board, self.path)
 
     def save(self):
         pack(self.tmp.name, self.path)
@@ -328,6 +335,50 @@ def cmd_flash_box(a):
         print("box flashed: it starts sealed; join its -locked AP and unlock on /admin")
 
 
+def adopt(pulled, path, force=False):
+    """The store pulled from a box (``pulled``/store, as `fs cp -r :store` copies it) becomes
+    the fleet file ``path``, once it opens with the passphrase and every record verifies; the
+    file it replaces is kept as PATH.bak. A store of another box needs ``force``."""
+    board = HostBoard(pulled)
+    meta = Store.peek(board)
+    if meta is None:
+        raise CliError("the board holds no box store (flash one with make flash-box)")
+    path = Path(path)
+    if path.exists() and not force:
+        with tempfile.TemporaryDirectory(prefix="cfgbox-fleet-") as tmp:
+            unpack(path, tmp)
+            mine = Store.peek(HostBoard(tmp)) or {}
+        if mine.get("box") != meta.get("box"):
+            raise CliError("the board holds box %s, %s is box %s: pass --force to replace it"
+                           % (meta.get("box"), path, mine.get("box")))
+    store = open_store(board, "the board's store")
+    states = [rec["state"] for _, rec in store.devices()]  # every record read, MACs checked
+    if "tampered" in states:
+        raise CliError("the board's store has %d device records that fail their MAC: not "
+                       "taken (the fleet file is unchanged)" % states.count("tampered"))
+    n = len(states)
+    rev = store.verified_defaults_rev()
+    bak = ""
+    if path.exists():
+        bak = str(path) + ".bak"
+        shutil.copyfile(path, bak)
+        os.chmod(bak, 0o600)
+    pack(pulled, path)
+    print("pulled box %s: %d devices, config version %d; written to %s%s" % (
+        meta["box"], n, rev, path, " (the file it replaces: %s)" % bak if bak else ""))
+
+
+def cmd_pull(a):
+    _check_port(a)
+    with tempfile.TemporaryDirectory(prefix="cfgbox-pull-") as tmp:
+        # mpremote stops the box's program first (a write in flight ends whole or not at all:
+        # every store write is a rename); the reset starts it again, sealed
+        _run([_mpremote(a.port, "fs", "cp", "-r", ":store", tmp + "/"),
+              _mpremote(a.port, "reset")], a.dry_run)
+        if not a.dry_run:
+            adopt(tmp, a.file, a.force)
+
+
 _ONESHOT = """# one-shot bootstrap for {dev}: runs once over mpremote, never stored on the board
 from client_fw.provision import write_bootstrap
 from shared.board import Board
@@ -380,17 +431,20 @@ def main(argv=None):
     s = sub.add_parser("set-config", help="set the defaults (or a device's overrides) from JSON")
     s.add_argument("json", help="a JSON file, or - for stdin")
     s.add_argument("--device")
-    for name in ("flash-box", "flash-client"):
-        s = sub.add_parser(name, help="copy to a board with mpremote")
+    for name in ("flash-box", "flash-client", "pull"):
+        s = sub.add_parser(name, help="the box's store back into the fleet file, with mpremote"
+                           if name == "pull" else "copy to a board with mpremote")
         s.add_argument("--port", default=os.environ.get("PORT", ""))
         s.add_argument("--dry-run", action="store_true", default=bool(os.environ.get("DRY_RUN")),
                        help="print the commands only")
         if name == "flash-client":
             s.add_argument("--device", default=os.environ.get("DEVICE", ""))
+        if name == "pull":
+            s.add_argument("--force", action="store_true", help="even from another box")
     a = p.parse_args(argv)
     fn = {"init": cmd_init, "enroll": cmd_enroll, "revoke": cmd_revoke, "list": cmd_list,
           "qr": cmd_qr, "set-config": cmd_defaults, "flash-box": cmd_flash_box,
-          "flash-client": cmd_flash_client}[a.cmd]
+          "flash-client": cmd_flash_client, "pull": cmd_pull}[a.cmd]
     try:
         fn(a)
     except (CliError, StoreError) as e:  # the store's refusals say what to do, too
