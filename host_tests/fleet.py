@@ -22,6 +22,16 @@ def free_port():
     return port
 
 
+def sealed_fleet(tmp_path, cfg):
+    """A box set up without auto-unseal, ``sensor-1`` enrolled, ``cfg`` the defaults, powered
+    on: sealed, its clock not set (the admin page's and the sealed box's tests)."""
+    f = Fleet(tmp_path, set_time=False, auto_unseal=False)
+    f.enroll("sensor-1")
+    f.set_defaults(cfg)
+    f.start_box(cold=True)
+    return f
+
+
 class Fleet:
     """One box and its devices. Operator calls (boxrun) run as `mpremote exec` does on a real
     box: the server stops, the call runs, the box restarts by a software reset, so the clock and

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import qrcode
 import upy_harness as upy
-from fleet import PASSPHRASE, Fleet
+from fleet import PASSPHRASE, Fleet, sealed_fleet
 from qrcode.util import MODE_8BIT_BYTE, QRData
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -41,10 +41,7 @@ def _browser(tmp_path):
 
 @pytest.fixture
 def page(tmp_path):
-    f = Fleet(tmp_path, set_time=False, auto_unseal=False)
-    f.enroll("sensor-1")
-    f.set_defaults(CFG)
-    f.start_box(cold=True)
+    f = sealed_fleet(tmp_path, CFG)
     b = _browser(tmp_path)
     b.get("http://127.0.4.1:%d/admin" % f.port)
     yield f, b

@@ -288,6 +288,7 @@ def test_pull_takes_the_box_store_back_into_the_fleet_file(made, monkeypatch):
     cli.adopt(pulled, path)
     assert Path(str(path) + ".bak").read_bytes() == before
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(Path(str(path) + ".bak").stat().st_mode & 0o777) == "0o600"
     r = fleet(tmp_path, "list")
     assert "late-1" in r.stdout and "sensor-1" in r.stdout and "2 devices" in r.stdout, r.stdout
     r = fleet(tmp_path, "flash-client", "--port", "/dev/x", "--dry-run", "--device", "late-1")

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,10 +57,18 @@ def pack(root, path):
             files[str(p.relative_to(root))] = base64.b64encode(p.read_bytes()).decode()
     text = json.dumps({"format": FORMAT, "dirs": dirs, "files": files}, indent=0,
                       sort_keys=True)
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)  # atomic: the old file or the new, never half of one
+    _write_private(path, text.encode())
+
+
+def _write_private(path, data):
+    """``data`` to ``path``, mode 600 from its creation on, by an atomic rename: the old file or
+    the new, never half of one."""
+    tmp = str(path) + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o600)  # a .tmp left over from before keeps its old mode otherwise
+    os.replace(tmp, path)
 
 
 def unpack(path, root):
@@ -361,8 +368,7 @@ def adopt(pulled, path, force=False):
     bak = ""
     if path.exists():
         bak = str(path) + ".bak"
-        shutil.copyfile(path, bak)
-        os.chmod(bak, 0o600)
+        _write_private(bak, path.read_bytes())
     pack(pulled, path)
     print("pulled box %s: %d devices, config version %d; written to %s%s" % (
         meta["box"], n, rev, path, " (the file it replaces: %s)" % bak if bak else ""))
