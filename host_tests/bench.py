@@ -181,7 +181,7 @@ from configurator_fw import admin
 from configurator_fw.api import DeviceApi
 from configurator_fw.store import Store
 from configurator_fw.vault import Vault
-from client_fw import provision
+from client_fw import bootstrap, provision
 from client_fw.storage import Storage
 from shared.board import Board
 import emu_boot
@@ -189,7 +189,7 @@ import emu_boot
 b = Board()
 admin.setup('cfgbox-bench', 'cfgbox', 'passphrase 1',
             passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
-provision.write_bootstrap(b, admin.enroll('d-1', board=b))
+bootstrap.write(b, admin.enroll('d-1', board=b))
 store = Store(b, Vault.auto(b))
 store.set_defaults(json.loads({cfg!r}))
 api = DeviceApi(store)
@@ -204,7 +204,7 @@ store.b = b
 
 {wire}
 provision.post = wire
-boot = provision.read_bootstrap(b)
+boot = bootstrap.read(b)
 storage = Storage(b, boot['dev'], boot['dk'])
 
 def one():

@@ -38,10 +38,12 @@ class Fleet:
     whatever was set survive but the server's RAM (nonces, sessions) does not."""
 
     def __init__(self, tmp_path, max_clients=10, set_time=True, box="box", port=None,
-                 box_frozen=True, clients_frozen=False, auto_unseal=True):
+                 box_frozen=True, clients_frozen=False, auto_unseal=True, app=False):
         """The box runs frozen firmware by default, as it must on a 110 KB ESP32 (README); the
-        clients run the .mpy bundle from their flash unless ``clients_frozen``."""
+        clients run the .mpy bundle from their flash unless ``clients_frozen``; ``app``: their
+        flash holds the reference application too (the "app" bundle, app.py at its root)."""
         self.dir = tmp_path
+        self.client_bundle = "client+app" if app else "client"
         self.box_frozen = box_frozen
         self.clients_frozen = clients_frozen
         self.world = upy.World(tmp_path)
@@ -92,7 +94,7 @@ class Fleet:
 
     def write_bootstrap(self, dev, boot):
         """Commission ``dev``: its bootstrap secrets (as enroll printed them) into its NVS."""
-        self.devrun(dev, "from client_fw.provision import write_bootstrap\n"
+        self.devrun(dev, "from client_fw.bootstrap import write as write_bootstrap\n"
                     "from shared.board import Board\nimport json\n"
                     f"write_bootstrap(Board(), json.loads({json.dumps(boot)!r}))")
 
@@ -139,10 +141,24 @@ class Fleet:
 
     # -- devices
     def devrun(self, dev, script, heap=upy.ESP32_HEAP, timeout=60):
-        r = upy.device_run(script, self.dir, dev, bundle="client", heap=heap, timeout=timeout,
-                           frozen=self.clients_frozen)
+        r = upy.device_run(script, self.dir, dev, bundle=self.client_bundle, heap=heap,
+                           timeout=timeout, frozen=self.clients_frozen)
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
+
+    def boot(self, dev, publishes=1, heap=upy.ESP32_HEAP, timeout=120, cold=False, app=None,
+             env=None):
+        """Power ``dev`` on (``cold``) or reset it and run its main.py as the port does: the
+        check, then its app.py. ``app`` replaces the flash's app.py (None: the reference
+        application, stopped after ``publishes`` status messages). Returns the process."""
+        if app is None:
+            app = ("from client_fw.apps import mqtt_status\n\n\ndef main(config):\n"
+                   "    mqtt_status.main(config, publishes=%r)\n" % (publishes,))
+        self.fs(dev).write("app.py", app.encode())
+        return subprocess.run(
+            upy.board_cmd("emu_boot.run_main()", heap, upy.is_frozen(self.dir, dev)),
+            cwd=upy.device_dir(self.dir, dev), env=upy.board_env(self.dir, dev, cold, env),
+            capture_output=True, text=True, timeout=timeout)
 
     def check(self, dev, force=True, now=None, attempts=1, heap=upy.ESP32_HEAP):
         """Run one check on ``dev``: returns (status, its stored config or None), the config as

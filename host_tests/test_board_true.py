@@ -71,7 +71,7 @@ def test_an_absent_box_and_a_wrong_passphrase_are_reported_as_such(fleet):
 
 STALE = f"""
 from shared.board import Board
-from client_fw import provision
+from client_fw import wlan
 import time
 b = Board()
 sta = b.wlan('sta')
@@ -83,7 +83,7 @@ sta.disconnect()  # stops retrying; the reason stands until an IP is got
 ap = b.wlan('ap')  # the box's AP comes up meanwhile
 ap.config(ssid={SSID!r}, key={PSK!r}, authmode=3)
 ap.active(True)
-print('STALE', first, sta.status(), provision._join(sta, {SSID!r}, {PSK!r})[0])
+print('STALE', first, sta.status(), wlan.join(sta, {SSID!r}, {PSK!r})[0])
 """
 
 
@@ -211,20 +211,21 @@ def test_a_16k_config_provisions_a_client_within_its_32k_and_one_value_reads_alo
         assert f.check("sensor-1", heap=upy.CLIENT_HEAP) == ("ok", BIG)
         # the application (with the board's heap, not the client's 32 KB) takes its CA for TLS
         # without the rest of the config in RAM
-        out = f.devrun("sensor-1", "from client_fw.device import Device\n"
+        out = f.devrun("sensor-1", "from client_fw.appconfig import Config\n"
                        "from shared.board import Board\nimport gc, hashlib\n"
-                       "ca = Device(Board()).config_bytes('mqtt', 'ca')\ngc.collect()\n"
-                       "print('CA', len(ca), hashlib.sha256(ca).digest().hex())")
+                       "ca = Config(Board()).bytes('mqtt.ca')\ngc.collect()\n"
+                       "print('CA', type(ca).__name__, len(ca), "
+                       "hashlib.sha256(ca).digest().hex())")
         want = BIG["mqtt"]["ca"].encode()
-        assert "CA %d %s" % (len(want), hashlib.sha256(want).hexdigest()) in out
-        port = f.devrun("sensor-1", "from client_fw.device import Device\n"
+        assert "CA bytes %d %s" % (len(want), hashlib.sha256(want).hexdigest()) in out
+        port = f.devrun("sensor-1", "from client_fw.appconfig import Config\n"
                         "from shared.board import Board\n"
-                        "print('PORT', Device(Board()).config_value('mqtt', 'port'))",
+                        "print('PORT', Config(Board()).get('mqtt.port'))",
                         heap=upy.CLIENT_HEAP)
         assert "PORT 8883" in port
-        missing = f.devrun("sensor-1", "from client_fw.device import Device\n"
+        missing = f.devrun("sensor-1", "from client_fw.appconfig import Config\n"
                            "from shared.board import Board\n"
-                           "print('X', Device(Board()).config_value('mqtt', 'nope', default=7))",
+                           "print('X', Config(Board()).get(('mqtt', 'nope'), 7))",
                            heap=upy.CLIENT_HEAP)
         assert "X 7" in missing
     finally:

@@ -11,9 +11,11 @@ def test_bundle_imports_under_micropython(bundle, tmp_path):
     mpys = sorted(p.relative_to(root) for p in root.rglob("*.mpy"))
     assert mpys, "empty bundle " + str(root)
     assert not list(root.rglob("*.py")) or {p.name for p in root.glob("*.py")} <= {
-        "boot.py", "main.py"}, "only boot.py/main.py may stay source"
+        "boot.py", "main.py", "app.py"}, "only boot.py/main.py/app.py may stay source"
     assert not [p for p in root.rglob("*.py") if p.parent != root]
-    names = [".".join(p.with_suffix("").parts).replace(".__init__", "") for p in mpys]
+    # lib/ is on the board's sys.path: what lies there imports by the name below it
+    names = [".".join(p.with_suffix("").parts[p.parts[0] == "lib":]).replace(".__init__", "")
+             for p in mpys]
     script = "import sys\nfor n in %r:\n    m = __import__(n)\n    print('imported', n)\n" % (
         names,)
     script += "import shared.mac\nprint('from', shared.mac.__file__)\n"
@@ -21,8 +23,10 @@ def test_bundle_imports_under_micropython(bundle, tmp_path):
     # box's bytecode with its admin page no longer fits a generic ESP32's 110 KB as .mpy in the
     # heap: it runs frozen there (every test_e2e/test_sealed box does, at 110 KB); its .mpy
     # bundle is for boards with PSRAM, tried here at twice the heap.
-    heap = upy.ESP32_HEAP if bundle == "client" else 2 * upy.ESP32_HEAP
-    r = upy.device_run(script, tmp_path, "board", bundle=bundle, heap=heap)
+    heap = 2 * upy.ESP32_HEAP if bundle == "configurator" else upy.ESP32_HEAP
+    # the reference application's bundle goes onto a client's flash, over the client's
+    r = upy.device_run(script, tmp_path, "board", bundle="client+app" if bundle == "app"
+                       else bundle, heap=heap)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("imported ") == len(names)
     assert "from shared/mac.mpy" in r.stdout, r.stdout

@@ -28,7 +28,7 @@ def test_device_provisions_and_stores_exactly_the_box_config(fleet):
     assert cfg == want
     d = fleet.devices()["sensor-1"]
     assert d["state"] == "provisioned" and d["ack"] == d["ver"]
-    assert d["st"]["fw"] == "1.0.0" and d["st"]["ver"] == d["ver"] and d["st"]["heap"] > 0
+    assert d["st"]["fw"] == "1.1.0" and d["st"]["ver"] == d["ver"] and d["st"]["heap"] > 0
     # the stored file holds no plaintext
     raw = fleet.stored("sensor-1")
     assert b"s3cret-wifi" not in raw and b"mqtt-pass" not in raw

@@ -11,14 +11,14 @@ from configurator_fw import admin
 from configurator_fw.api import DeviceApi
 from configurator_fw.store import Store
 from configurator_fw.vault import Vault
-from client_fw import provision
+from client_fw import bootstrap, provision
 from client_fw.storage import Storage
 from shared.board import Board
 
 b = Board()
 admin.setup('cfgbox-leak', 'cfgbox', 'passphrase 1',
             passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
-provision.write_bootstrap(b, admin.enroll('leak-1', board=b))
+bootstrap.write(b, admin.enroll('leak-1', board=b))
 store = Store(b, Vault.auto(b))
 pem = '-----BEGIN CERTIFICATE-----\\n' + ('A' * 64 + '\\n') * 40 + '-----END CERTIFICATE-----\\n'
 store.set_defaults({'mqtt': {'host': 'm', 'ca': pem}, 'ntp': 'pool.ntp.org'})
@@ -27,7 +27,7 @@ clock = [1795219200]
 
 {wire}
 provision.post = wire
-boot = provision.read_bootstrap(b)
+boot = bootstrap.read(b)
 storage = Storage(b, boot['dev'], boot['dk'])
 
 def one(i):

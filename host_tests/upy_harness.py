@@ -1,5 +1,6 @@
 # Test harness: runs code under the built 32-bit MicroPython unix port (the ESP32-like variant with
 # the board emulation frozen in), as an emulated board: its own flash (LittleFS image), NVS, clock.
+import json
 import os
 import shutil
 import subprocess
@@ -13,7 +14,8 @@ MICROPYTHON = REPO / "build" / "micropython" / "bin" / "micropython"
 # the same interpreter with the bundles frozen in (their manifest.py): a board whose firmware
 # image holds the code, so its bytecode takes no heap; its flash holds only main.py
 MICROPYTHON_FW = REPO / "build" / "micropython" / "bin" / "micropython-fw"
-BUNDLES = {"configurator": REPO / "build" / "configurator", "client": REPO / "build" / "client"}
+BUNDLES = {"configurator": REPO / "build" / "configurator", "client": REPO / "build" / "client",
+           "app": REPO / "build" / "app"}  # app: the reference application, over "client"
 IMAGES = REPO / "build" / "images"
 UPY = REPO / "host_tests" / "upy"
 ESP32_HEAP = 110 * 1024  # bytes of heap on a generic ESP32 (32-bit words, as the interpreter)
@@ -73,6 +75,29 @@ class World:
         self._write(origin, ms)
 
 
+# -- the site's network: an AP no emulated board runs (the site's own), with its own addresses
+class Site:
+    """The site's WiFi as the emulated boards see it: an AP ``ssid`` with WPA2 ``key`` on network
+    ``net`` (e.g. 127.0.8, standing for the site's 10.0.8.x; its .1 is the gateway), whose DNS
+    answers ``dns`` (name -> address). Servers on its addresses (a broker on 127.0.8.1) are
+    reachable only by boards joined to it (host_tests/emu/socket.py routes so)."""
+
+    def __init__(self, emu_dir, ssid, key, net="127.0.8", dns=None, max_clients=250):
+        self.file = Path(emu_dir) / "ap" / (ssid.encode().hex() + ".json")
+        self.conf = {"ssid": ssid, "key": key, "authmode": 3, "max_clients": max_clients,
+                     "channel": 6, "hidden": False, "net": net, "dns": dict(dns or {})}
+        self.gateway = net + ".1"
+
+    def up(self):
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.conf))
+        tmp.replace(self.file)
+
+    def down(self):
+        self.file.unlink(missing_ok=True)
+
+
 # -- flash images
 def _fs(data):
     ctx = UserContext(len(data))
@@ -89,17 +114,17 @@ def _bundle_files(root):
 
 @lru_cache(maxsize=None)
 def golden_image(bundle):
-    """A 2 MiB LittleFS image holding ``bundle`` ("client", "configurator", or both joined by
-    "+"), as `mpremote cp -r build/BUNDLE/. :` leaves a freshly flashed board; made once per
-    test session. "NAME:frozen" holds only the bundle's main.py/boot.py, for a board whose
-    firmware has the rest frozen in."""
+    """A 2 MiB LittleFS image holding ``bundle`` ("client", "configurator", "app", or several
+    joined by "+"), as `mpremote cp -r build/BUNDLE/. :` leaves a freshly flashed board; made
+    once per test session. "NAMES:frozen" holds only the bundles' top-level files (main.py,
+    app.py), for a board whose firmware has the rest frozen in."""
     require_built()
     data = bytearray(b"\xff" * BLOCK * BLOCKS)
     fs = _fs(data)
     fs.format()
     fs.mount()
-    for name in bundle.split("+"):
-        name, _, frozen = name.partition(":")
+    names, _, frozen = bundle.partition(":")
+    for name in names.split("+"):
         root = BUNDLES[name]
         for p in _bundle_files(root):
             if frozen and p.parent != root:

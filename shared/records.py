@@ -116,60 +116,32 @@ def unflatten(reader):
             raise RecordError("a merged config holds no DELETE")
 
 
-_ESC = {ord("n"): 10, ord("t"): 9, ord("r"): 13, ord("b"): 8, ord("f"): 12, ord("/"): 47,
-        ord("\\"): 92, ord('"'): 34}
-
-
-def unescape(buf):
-    """The JSON string text in bytearray ``buf`` ('"...\\n..."') decoded to its UTF-8 bytes in
-    place (an escape never decodes longer than it is): one copy of a large value, not two."""
-    if len(buf) < 2 or buf[0] != 34 or buf[-1] != 34:
-        raise TypeError("not a string")
-    i, j, end = 1, 0, len(buf) - 1
-    while i < end:
-        c = buf[i]
-        if c == 92:
-            e = buf[i + 1]
-            if e == 117:  # \uXXXX, a surrogate pair as one code point
-                cp = int(bytes(buf[i + 2 : i + 6]), 16)
-                i += 6
-                if 0xD800 <= cp < 0xDC00 and buf[i] == 92 and buf[i + 1] == 117:
-                    low = int(bytes(buf[i + 2 : i + 6]), 16) - 0xDC00
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + low
-                    i += 6
-                for b in chr(cp).encode():
-                    buf[j] = b
-                    j += 1
-                continue
-            buf[j] = _ESC[e]
-            i += 2
-        else:
-            buf[j] = c
-            i += 1
-        j += 1
-    buf[j:] = b""
-    return buf
-
-
-def find(reader, keys, text=False):
-    """The value at ``keys`` (a list of str) from a merged stream: an object is rebuilt from its
-    records, a value parsed alone; KeyError if absent. Only that part is held in RAM. ``text``
-    gives a string value as UTF-8 bytes decoded in place (a PEM for TLS: one copy)."""
+def locate(reader, keys):
+    """Read records up to the one at ``keys`` (a list of str) and return its kind, the reader
+    then at its value; KeyError if the sorted stream shows it absent."""
     want = SEP.join(k.encode() for k in keys)
     while True:
         r = reader.next()
         if r is None or r[1] > want and not r[1].startswith(want + SEP):
             raise KeyError("/".join(keys))
-        kind, path, _ = r
-        if path != want:
-            continue
-        if kind == VALUE:
-            return unescape(reader.value()) if text else json.loads(reader.value())
-        if text:
-            raise TypeError("not a string")
-        out = {}
-        while True:
-            r = reader.next()
-            if r is None or not r[1].startswith(want + SEP):
-                return out
-            _put(out, r[1][len(want) + 1 :], {} if r[0] == OBJECT else json.loads(reader.value()))
+        if r[1] == want:
+            return r[0], want
+
+
+def read_value(reader, kind, path):
+    """The value of the record just located at ``path``: a value parsed alone, an object rebuilt
+    from the records under it (only that part is held in RAM)."""
+    if kind == VALUE:
+        return json.loads(reader.value())
+    out = {}
+    while True:
+        r = reader.next()
+        if r is None or not r[1].startswith(path + SEP):
+            return out
+        _put(out, r[1][len(path) + 1 :], {} if r[0] == OBJECT else json.loads(reader.value()))
+
+
+def find(reader, keys):
+    """The value at ``keys`` (a list of str) from a merged stream; KeyError if absent."""
+    kind, path = locate(reader, keys)
+    return read_value(reader, kind, path)

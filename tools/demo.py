@@ -173,7 +173,7 @@ def main():
         os.environ["CFGBOX_PASSPHRASE"] = pw
         f = fleetcli.Fleet(DEMO / "fleet.cfgbox")
         for dev in DEVICES:
-            upy.device_run("from client_fw.provision import write_bootstrap\n"
+            upy.device_run("from client_fw.bootstrap import write as write_bootstrap\n"
                            "from shared.board import Board\n"
                            "write_bootstrap(Board(), %r)" % (f.bootstrap(dev),),
                            DEMO, dev, bundle="client")

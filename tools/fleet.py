@@ -247,6 +247,46 @@ def cmd_defaults(a):
                                     else f.store.verified_defaults_rev()))
 
 
+def cmd_broker(a):
+    from tools.broker import Broker, BrokerError
+
+    b = Broker(a.dir)
+    f = Fleet(a.file)
+    try:
+        if not b.exists():
+            if not a.host:
+                raise CliError("%s holds no broker yet: give --host, the name devices reach "
+                               "the broker by" % a.dir)
+            b.create(a.host, a.mqtt_port, a.bind)
+        s = b.settings
+        defaults = f.store.defaults()
+        mqtt = dict(defaults.get("mqtt", {}), host=s["host"], port=s["port"], tls=True,
+                    ca=b.ca_pem())
+        if mqtt != defaults.get("mqtt"):
+            f.store.set_defaults(dict(defaults, mqtt=mqtt))
+        passwords = {}
+        changed = 0
+        for dev, rec in sorted(f.store.devices()):
+            if rec["state"] == "revoked":
+                continue  # left out of the password file: the broker refuses it
+            over = f.store.overrides(dev)
+            m = dict(over.get("mqtt", {}))
+            if a.rotate or m.get("user") != dev or not m.get("password"):
+                m.update(user=dev, password=secrets.token_urlsafe(24))
+            if a.client_certs and (a.rotate or "cert" not in m):
+                m["cert"], m["key"] = b.client_cert(dev)
+            if m != over.get("mqtt"):
+                f.store.set_overrides(dev, dict(over, mqtt=m))
+                changed += 1
+            passwords[dev] = m["password"]
+        b.write(passwords, a.client_certs)
+    except BrokerError as e:
+        raise CliError(str(e)) from None
+    f.save()
+    print("broker %s:%d: %d device credentials (%d new), in %s; run it with: mosquitto -c %s"
+          % (s["host"], s["port"], len(passwords), changed, a.dir, b.path("mosquitto.conf")))
+
+
 def _mpremote(port, *args):
     return [sys.executable, "-m", "mpremote", "connect", port, *args]
 
@@ -386,7 +426,7 @@ def cmd_pull(a):
 
 
 _ONESHOT = """# one-shot bootstrap for {dev}: runs once over mpremote, never stored on the board
-from client_fw.provision import write_bootstrap
+from client_fw.bootstrap import write as write_bootstrap
 from shared.board import Board
 write_bootstrap(Board(), {boot!r})
 print("bootstrap written for {dev}")
@@ -437,6 +477,15 @@ def main(argv=None):
     s = sub.add_parser("set-config", help="set the defaults (or a device's overrides) from JSON")
     s.add_argument("json", help="a JSON file, or - for stdin")
     s.add_argument("--device")
+    s = sub.add_parser("broker", help="the MQTT broker's CA, certificate, device credentials and "
+                       "mosquitto configuration; each device's part goes into its config")
+    s.add_argument("--dir", default="broker", help="where the broker's files go (mode 700)")
+    s.add_argument("--host", help="the name devices reach the broker by (first time only)")
+    s.add_argument("--mqtt-port", type=int, default=8883)
+    s.add_argument("--bind", default="0.0.0.0", help="the address the broker listens on")
+    s.add_argument("--rotate", action="store_true", help="new credentials for every device")
+    s.add_argument("--client-certs", action="store_true",
+                   help="devices authenticate with a client certificate (CN = the device id)")
     for name in ("flash-box", "flash-client", "pull"):
         s = sub.add_parser(name, help="the box's store back into the fleet file, with mpremote"
                            if name == "pull" else "copy to a board with mpremote")
@@ -450,7 +499,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     fn = {"init": cmd_init, "enroll": cmd_enroll, "revoke": cmd_revoke, "list": cmd_list,
           "qr": cmd_qr, "set-config": cmd_defaults, "flash-box": cmd_flash_box,
-          "flash-client": cmd_flash_client, "pull": cmd_pull}[a.cmd]
+          "flash-client": cmd_flash_client, "pull": cmd_pull, "broker": cmd_broker}[a.cmd]
     try:
         fn(a)
     except (CliError, StoreError) as e:  # the store's refusals say what to do, too

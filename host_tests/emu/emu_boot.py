@@ -33,8 +33,10 @@ def power_on():
     import esp32  # noqa: F401
     import machine  # noqa: F401
     import network  # noqa: F401
-    import socket  # noqa: F401
+    import socket
     import time  # noqa: F401
+
+    sys.modules["usocket"] = socket  # on a board, `import usocket` is the port's socket
 
 
 def run_main():

@@ -10,7 +10,8 @@ import utime  # the interpreter's own clock, only to back off on the lock
 # '/_host' (the host stays reachable for the emulation, never for the firmware's relative paths).
 HOST = ""
 
-AP_IP = "127.0.4.1"  # stands for 192.168.4.1
+AP_NET = "127.0.4"  # a board's softAP network, standing for 192.168.4.x
+AP_IP = AP_NET + ".1"  # stands for 192.168.4.1
 NETMASK = "255.255.255.0"
 
 

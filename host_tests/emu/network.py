@@ -5,7 +5,10 @@
 # 201 (no AP found), 202 (auth failed, also reason 205), 210-212, 1000 after disconnect(), and
 # any other reason (a full AP's ASSOC_TOOMANY, a beacon timeout) as 1001 while retrying. The
 # reason is cleared only on getting an IP, never by connect(). A joined station gets its own
-# loopback address (127.0.4.2 and up, standing for 192.168.4.x).
+# loopback address on the AP's network: 127.0.4.2 and up on a board's softAP (standing for
+# 192.168.4.x); a site AP that the harness publishes (no board runs it) names its own network
+# ("net", e.g. 127.0.8 for a site's 10.0.8.x) and a DNS table ("dns": name -> address), which
+# the emulated socket module resolves and routes by (host_tests/emu/socket.py).
 import emu_clock
 import emu_registry as reg
 
@@ -77,12 +80,13 @@ def _attempt():
             _sta["reason"] = _REASON_ASSOC_TOOMANY  # the AP refuses (deauths) the station
             return
         reg.ensure_dir("sta", ssid.encode().hex())
+        net = ap.get("net", reg.AP_NET)
         for n in range(2, 255):
-            ip = "127.0.4.%d" % n
+            ip = "%s.%d" % (net, n)
             if ip not in taken:
                 with open(d + "/" + ip, "w") as f:
                     f.write(reg.device())
-                _sta["joined"] = (ssid, ip)
+                _sta["joined"] = (ssid, ip, net)
                 _sta["reason"] = 0  # IP_EVENT_STA_GOT_IP clears the reason
                 return
 
@@ -101,6 +105,28 @@ def _poll():
             return
         _attempt()
         s["due"] += _ATTEMPT_MS
+
+
+def joined_network():
+    """(network prefix, DNS table) of the AP this board's station has an IP from, or None; the
+    emulated socket module's routing and name lookup (lwIP's netif and DNS client)."""
+    _poll()
+    j = _sta["joined"]
+    if not j:
+        return None
+    ap = reg.read_json(_ap_file(j[0])) or {}
+    return j[2], ap.get("dns", {})
+
+
+def networks():
+    """The network prefixes of every AP in the world (where an address routes to)."""
+    out = set()
+    for name in reg.listdir(reg.path("ap")):
+        if name.endswith(".json"):
+            ap = reg.read_json(reg.path("ap", name))
+            if ap:
+                out.add(ap.get("net", reg.AP_NET))
+    return out
 
 
 class WLAN:
@@ -149,7 +175,8 @@ class WLAN:
         if self._if == AP_IF:
             return (reg.AP_IP, reg.NETMASK, reg.AP_IP, reg.AP_IP)
         if self.isconnected():
-            return (_sta["joined"][1], reg.NETMASK, reg.AP_IP, reg.AP_IP)
+            _, ip, net = _sta["joined"]
+            return (ip, reg.NETMASK, net + ".1", net + ".1")  # the AP is gateway and DNS
         return ("0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0")
 
     def status(self, param=None):

@@ -2,8 +2,12 @@
 # over the unix port's: addresses are (ip, port) tuples as on the board, and lwIP's hard limit
 # of 10 sockets per board holds, the listener included. socket() then raises OSError(ENFILE) as
 # the port does; accept() takes the connection and drops it (the client sees it reset), as lwIP
-# does when it has no socket for it. Frozen into the test interpreter, it shadows the unix port's
-# `socket`, which stays reachable as `usocket`.
+# does when it has no socket for it. Names resolve only through the DNS of the AP the board's
+# station joined (else OSError(-202), lwIP's EAI_FAIL, as the port raises it), and an address on
+# an emulated network the board is not on is unreachable (EHOSTUNREACH). Frozen into the test
+# interpreter, it shadows the unix port's `socket`; the emulation reaches that one as `usocket`,
+# and emu_boot then makes `usocket` name this module, as on a board, where `import usocket` is
+# `socket` (libraries such as umqtt.simple import it so).
 import io
 
 import usocket as _u
@@ -17,7 +21,10 @@ IPPROTO_TCP = 6
 
 MAX_SOCKETS = 10  # CONFIG_LWIP_MAX_SOCKETS in the port's sdkconfig
 _ENFILE = 23
+_EHOSTUNREACH = 113
+_EAI_FAIL = -202
 _GET_FILENO = 10  # MP_STREAM_GET_FILENO: lets select.poll (asyncio) see the real socket
+_CLOSE = 4  # MP_STREAM_CLOSE: how a stream wrapping this one (tls) closes it
 _open = [0]
 
 
@@ -34,10 +41,35 @@ def _tuple(raw):
     return (_u.inet_ntop(af, ip), port)
 
 
+def _is_ip(host):
+    parts = host.split(".")
+    return len(parts) == 4 and all(p.isdigit() for p in parts)
+
+
 def getaddrinfo(host, port, af=0, type=0, proto=0, flags=0):
     """As on the ESP32: [(family, type, proto, '', (ip, port))], IPv4 stream first."""
+    if not _is_ip(host):
+        import network
+
+        joined = network.joined_network()
+        if not joined or host not in joined[1]:
+            raise OSError(_EAI_FAIL)
+        host = joined[1][host]
     a = _u.getaddrinfo(host, port)[0]
     return [(AF_INET, SOCK_STREAM, 6, "", _tuple(a[-1]))]
+
+
+def _route(ip):
+    """Refuse an address on an emulated network this board is not on (lwIP: no route)."""
+    import network
+
+    net = ip.rsplit(".", 1)[0]
+    if net in network.networks():
+        joined = network.joined_network()
+        if not joined or joined[0] != net:
+            raise OSError(_EHOSTUNREACH)
+        return network.WLAN(network.STA_IF).ifconfig()[0]
+    return None
 
 
 class socket(io.IOBase):
@@ -47,6 +79,7 @@ class socket(io.IOBase):
                 raise OSError(_ENFILE)
             _sock = _u.socket(af, type, proto)
         self._s = _sock
+        self._bound = False
         _open[0] += 1
 
     def close(self):
@@ -64,6 +97,9 @@ class socket(io.IOBase):
     def ioctl(self, request, arg):
         if request == _GET_FILENO:
             return self._s.fileno()
+        if request == _CLOSE:
+            self.close()
+            return 0
         return -1
 
     def accept(self):
@@ -75,8 +111,12 @@ class socket(io.IOBase):
 
     def bind(self, addr):
         self._s.bind(_raw(addr))
+        self._bound = True
 
     def connect(self, addr):
+        src = _route(addr[0])
+        if src and not self._bound:  # from the station's own address, as on the board
+            self.bind((src, 0))
         self._s.connect(_raw(addr))
 
     def listen(self, backlog=5):

@@ -20,8 +20,8 @@ inputs=("$here"/variant/* "$emu"/*.py "$0")
 if [ "${2:-}" = "--fw" ]; then
     variant=esp32like_fw
     bin="$out/bin/micropython-fw"
-    inputs+=("$repo"/configurator_fw/*.py "$repo"/client_fw/*.py "$repo"/shared/*.py
-             "$repo"/build/vendor/microdot/*.py)
+    inputs+=("$repo"/configurator_fw/*.py "$repo"/client_fw/*.py "$repo"/client_fw/apps/*.py
+             "$repo"/shared/*.py "$repo"/build/vendor/microdot/*.py "$repo"/build/vendor/umqtt/*.py)
 fi
 stamp="$bin.stamp"
 want="$MP_VER 32bit $(cat "${inputs[@]}" | sha256sum | cut -c1-16)"
@@ -97,8 +97,9 @@ cp -r "$here/variant" "$vdir"
 mkdir -p "$vdir/emu"
 cp "$emu"/*.py "$vdir/emu/"
 if [ "$variant" = esp32like_fw ]; then
-    printf 'include("%s")\ninclude("%s", shared=False)\n' \
-        "$repo/configurator_fw/manifest.py" "$repo/client_fw/manifest.py" >> "$vdir/manifest.py"
+    printf 'include("%s")\ninclude("%s", shared=False)\ninclude("%s")\n' \
+        "$repo/configurator_fw/manifest.py" "$repo/client_fw/manifest.py" \
+        "$repo/client_fw/apps/manifest.py" >> "$vdir/manifest.py"
 fi
 
 # A change of the variant's configuration rebuilds from clean (make tracks sources, not every

@@ -8,3 +8,6 @@ MICROPY_PY_BTREE = 0
 MICROPY_PY_FFI = 0
 # LittleFS v2 is what the port formats its flash with (the unix port enables it by default too).
 MICROPY_VFS_LFS2 = 1
+# mbedTLS as on the ESP32: C-heap memory (counted) and the board's clock for certificate dates
+# (mbedtls_config_esp32like.h, emutls.c: host emulation, test interpreter only).
+MBEDTLS_CONFIG_FILE = \"mbedtls_config_esp32like.h\"

@@ -1,0 +1,179 @@
+# The reference application (opt-in: a board's app.py imports it): joins the site's WiFi from
+# the delivered list, in order; connects to MQTT over TLS with the device's own credentials,
+# the broker verified against the delivered CA; publishes a retained status to the device's own
+# topic and keeps it fresh; reconnects with back-off. A refused credential is recorded (the box
+# sees it as `err` at the next check) and asks the box for a new config at once.
+import gc
+import json
+import os
+import time
+
+from client_fw import FW_VERSION, wlan
+from client_fw.apps import tlsconf
+
+TOPIC = "devices/%s/status"
+# CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3) that a new config can mend
+_REFUSED = {4: "bad user name or password", 5: "not authorized"}
+_MAX_BACKOFF_MS = 60000
+_RECHECK_MS = 300000  # at most one check with the box per 5 minutes for the same refusal
+
+
+class Refused(Exception):
+    """The broker refused this device's credential (CONNACK 4 or 5)."""
+
+
+def _jitter(ms):
+    return ms + int.from_bytes(os.urandom(2), "big") % (ms // 4 + 1)
+
+
+class StatusApp:
+    """The application loop. ``config`` is main.py's reader (client_fw.appconfig.Config);
+    ``mqtt`` the MQTTClient class; ``publishes`` stops the loop after that many status
+    messages (None: for ever, as on a board)."""
+
+    def __init__(self, config, mqtt, sleep_ms=time.sleep_ms, publishes=None, log=print):
+        self.cfg = config
+        self.MQTTClient = mqtt
+        self.sleep_ms = sleep_ms
+        self.left = publishes
+        self.log = log
+        self.sta = config.board.wlan("sta")
+        self.ssid = None
+        self.backoff = 1000
+        self.last_check = None  # ticks_ms of the last check with the box this app asked for
+        self.published = 0
+
+    # -- the site's network
+    def join(self):
+        """Join the first network of the config's ``wifi`` list that takes us; each failure is
+        reported by its reason (wrong passphrase, AP not found, timeout)."""
+        tried = []
+        for net in self.cfg.items("wifi"):
+            try:
+                wlan.join(self.sta, net["ssid"], net.get("password") or None)
+                self.ssid = net["ssid"]
+                self.log("app: joined %s" % self.ssid)
+                return True
+            except wlan.JoinError as e:
+                tried.append(str(e))
+        self.fail("wifi: " + ("; ".join(tried) or "no networks in the config"))
+        return False
+
+    # -- the broker
+    def connect(self):
+        """An MQTTClient connected over TLS (as the config says) with the last will set."""
+        cfg = self.cfg
+        host = cfg.get("mqtt.host")
+        if host is None:
+            raise ValueError("mqtt.host: not in the config")
+        use_tls = cfg.get("mqtt.tls", False)
+        ctx = tlsconf.context(cfg) if use_tls else None
+        gc.collect()
+        client = self.MQTTClient(cfg.get("mqtt.client_id") or cfg.device, host,
+                                 cfg.get("mqtt.port", 8883 if use_tls else 1883),
+                                 cfg.get("mqtt.user"), cfg.get("mqtt.password"),
+                                 cfg.get("mqtt.keepalive", 60), ssl=ctx)
+        # umqtt.simple 1.3.4 wraps with ussl.wrap_socket(sock, **ssl_params); newer releases
+        # (frozen into the port's firmware) call ctx.wrap_socket(sock, server_hostname=host)
+        client.ssl_params = {"context": ctx, "server_hostname": host}
+        self.topic = TOPIC % cfg.device
+        client.set_last_will(self.topic, b'{"online":false}', retain=True)
+        try:
+            client.connect()
+        except Exception as e:  # noqa: BLE001 - umqtt raises MQTTException(code)
+            code = e.args[0] if e.args and type(e.args[0]) is int else None
+            if type(e).__name__ == "MQTTException" and code in _REFUSED:
+                raise Refused("mqtt: %s (CONNACK %d)" % (_REFUSED[code], code)) from None
+            raise
+        return client
+
+    def status(self):
+        try:
+            rssi = self.sta.status("rssi")
+        except (OSError, ValueError):
+            rssi = None
+        gc.collect()
+        return json.dumps({"dev": self.cfg.device, "fw": FW_VERSION, "ver": self.cfg.version,
+                           "state": self.cfg.state, "heap": gc.mem_free(), "rssi": rssi,
+                           "ssid": self.ssid, "online": True})
+
+    def publish(self, client):
+        client.publish(self.topic, self.status(), retain=True)
+        self.published += 1
+        self.log("app: published v%d to %s" % (self.cfg.version, self.topic))
+        if self.left is not None:
+            self.left -= 1
+
+    # -- errors, back-off, checks
+    def fail(self, text):
+        self.log("app: " + text)
+        self.cfg.report(text)
+
+    def wait(self):
+        self.sleep_ms(_jitter(self.backoff))
+        self.backoff = min(self.backoff * 2, _MAX_BACKOFF_MS)
+
+    def recheck(self):
+        """Ask the box for a new config (a refused credential may be an old one); at most once
+        per _RECHECK_MS. True if a newer config was stored."""
+        now = time.ticks_ms()
+        if self.last_check is not None and time.ticks_diff(now, self.last_check) < _RECHECK_MS:
+            return False
+        self.last_check = now
+        wlan.leave(self.sta)
+        before = self.cfg.version
+        status = self.cfg.check(force=True)
+        self.log("app: checked with the box: %s (v%d)" % (status, self.cfg.version))
+        return self.cfg.version > before
+
+    def serve(self, client, every_ms):
+        """Publish, then keep the session alive and the status fresh until it breaks."""
+        self.publish(client)
+        waited = 0
+        while self.left is None or self.left > 0:
+            self.sleep_ms(1000)
+            waited += 1000
+            client.ping()
+            client.wait_msg()  # the PINGRESP; an OSError when the broker has gone
+            if waited >= every_ms:
+                self.publish(client)
+                waited = 0
+
+    def run(self):
+        every_ms = int(self.cfg.get("app.status_s", 300)) * 1000
+        while self.left is None or self.left > 0:
+            if not self.sta.isconnected() and not self.join():
+                self.wait()
+                continue
+            try:
+                client = self.connect()
+            except Refused as e:
+                self.fail(str(e))
+                if not self.recheck():
+                    self.wait()
+                continue
+            except (OSError, ValueError) as e:  # unreachable, TLS refused, a bad config
+                self.fail("mqtt: %r" % (e,))
+                self.wait()
+                continue
+            self.cfg.report(None)  # connected: nothing for the box to hear about
+            self.backoff = 1000
+            self.log("app: connected to %s as %s" % (self.cfg.get("mqtt.host"),
+                                                     self.cfg.get("mqtt.user")))
+            try:
+                self.serve(client, every_ms)
+                client.disconnect()
+            except OSError as e:
+                self.log("app: connection lost: %r" % (e,))
+                self.wait()
+
+
+def main(config, publishes=None):
+    """Run the app on main.py's config reader (for ever, unless ``publishes`` is given)."""
+    if config is None or config.state == "none":
+        print("app: no config (%s); nothing to connect to" % (
+            config.error or config.status if config else "no reader"))
+        return
+    from umqtt.simple import MQTTClient
+
+    StatusApp(config, MQTTClient, publishes=publishes).run()
