@@ -42,11 +42,20 @@ CFG_TOP    := $(patsubst configurator_fw/%,$(BUILD)/configurator/%,$(wildcard co
 CLI_TOP    := $(patsubst client_fw/%,$(BUILD)/client/%,$(wildcard client_fw/boot.py client_fw/main.py))
 
 .SECONDARY:
-.PHONY: all setup multilib browser venv micropython micropython-fw build test check bench clean \
+.PHONY: all setup multilib browser mosquitto venv micropython micropython-fw build test check bench clean \
         demo flash-box flash-client pull-box
 all: build
 
-setup: multilib browser venv micropython
+setup: multilib browser mosquitto venv micropython
+
+# The devices' MQTT broker in the tests and the demo: Debian's mosquitto, started by the harness.
+mosquitto:
+	$(Q)command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || { \
+	    echo "installing mosquitto (the broker the tests and the demo run)"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	        mosquitto >/dev/null || { apt-get update -q >/dev/null && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	        mosquitto >/dev/null; }; }
 
 # The admin page's tests drive Debian's Chromium (no browser download: the distribution's own).
 browser:
@@ -130,7 +139,7 @@ $(BUILD)/client/%.py: client_fw/%.py
 
 # The whole story on the board-true harness: a fleet made with the CLI, the box unlocked as the
 # admin page does, 10 devices provisioning, a setting changed; KEEP=1 leaves the box running.
-demo: multilib venv micropython build micropython-fw
+demo: multilib mosquitto venv micropython build micropython-fw
 	$(Q)$(PY) tools/demo.py $(if $(KEEP),--keep)
 
 # Real boards over USB, with mpremote (docs/OPERATOR.md); DRY_RUN=1 prints the commands only.

@@ -133,11 +133,15 @@ class Fleet:
         return (self.dir / (self.box + ".log")).read_text()
 
     def stop_box(self):
+        """Stop the box's firmware: its AP goes off the air with it, as a board's does (the
+        process cannot withdraw it when killed, so the harness does)."""
         if self.box_proc:
             self.box_proc.terminate()
             self.box_proc.wait(10)
             self.box_log.close()
             self.box_proc = None
+            for ssid in (SSID, SSID + "-locked"):
+                (self.dir / "ap" / (ssid.encode().hex() + ".json")).unlink(missing_ok=True)
 
     # -- devices
     def devrun(self, dev, script, heap=upy.ESP32_HEAP, timeout=60):
@@ -146,19 +150,25 @@ class Fleet:
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
-    def boot(self, dev, publishes=1, heap=upy.ESP32_HEAP, timeout=120, cold=False, app=None,
-             env=None):
-        """Power ``dev`` on (``cold``) or reset it and run its main.py as the port does: the
-        check, then its app.py. ``app`` replaces the flash's app.py (None: the reference
-        application, stopped after ``publishes`` status messages). Returns the process."""
+    def boot_cmd(self, dev, publishes=1, attempts=None, heap=upy.ESP32_HEAP, cold=False,
+                 app=None, before="", env=None):
+        """(argv, cwd, env) that power ``dev`` on (``cold``) or reset it and run its main.py as
+        the port does: the check, then its app.py. ``app`` replaces the flash's app.py (None:
+        the reference application, stopped after ``publishes`` status messages or ``attempts``
+        failed connects); ``before`` runs first (to inject a fault)."""
         if app is None:
             app = ("from client_fw.apps import mqtt_status\n\n\ndef main(config):\n"
-                   "    mqtt_status.main(config, publishes=%r)\n" % (publishes,))
+                   "    mqtt_status.main(config, publishes=%r, attempts=%r)\n"
+                   % (publishes, attempts))
         self.fs(dev).write("app.py", app.encode())
-        return subprocess.run(
-            upy.board_cmd("emu_boot.run_main()", heap, upy.is_frozen(self.dir, dev)),
-            cwd=upy.device_dir(self.dir, dev), env=upy.board_env(self.dir, dev, cold, env),
-            capture_output=True, text=True, timeout=timeout)
+        argv = upy.board_cmd(before + "emu_boot.run_main()", heap, upy.is_frozen(self.dir, dev))
+        return argv, upy.device_dir(self.dir, dev), upy.board_env(self.dir, dev, cold, env)
+
+    def boot(self, dev, timeout=180, **kw):
+        """Boot ``dev`` (boot_cmd's arguments) to the end of its app; the finished process."""
+        argv, cwd, env = self.boot_cmd(dev, **kw)
+        return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
 
     def check(self, dev, force=True, now=None, attempts=1, heap=upy.ESP32_HEAP):
         """Run one check on ``dev``: returns (status, its stored config or None), the config as

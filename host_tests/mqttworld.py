@@ -47,9 +47,9 @@ class Mosquitto:
         self.log = broker.root / "mosquitto.log"
 
     def start(self, client_certs=False):
-        self.broker.write_conf(client_certs, user=getpass.getuser())
+        self.broker.write_conf(client_certs, user=getpass.getuser(), log=self.log)
         s = self.broker.settings
-        self._log = open(self.log, "a")
+        self._log = open(self.log.with_suffix(".out"), "a")
         self.proc = subprocess.Popen([mosquitto_bin(), "-c", str(self.broker.path(
             "mosquitto.conf"))], stdout=self._log, stderr=subprocess.STDOUT)
         for _ in range(400):

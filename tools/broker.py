@@ -139,14 +139,14 @@ class Broker:
                        % (TOPIC % "%u", monitor["user"], TOPIC % "+"))
         self.write_conf(client_certs)
 
-    def write_conf(self, client_certs=False, user=None):
+    def write_conf(self, client_certs=False, user=None, log=None):
         s = self.settings
         lines = [
             "# made by `fleet broker`: TLS only, every client authenticated, ACL per device",
             "per_listener_settings false",
             "allow_anonymous false",
             "persistence false",
-            "log_dest stdout",
+            "log_dest file %s" % log if log else "log_dest stdout",
             "log_type error",
             "log_type warning",
             "log_type notice",

@@ -22,6 +22,19 @@ class Refused(Exception):
     """The broker refused this device's credential (CONNACK 4 or 5)."""
 
 
+def _reason(e):
+    """A short line for the operator: the port's tls raises ValueError with mbedTLS's verify
+    text for a peer it does not trust, OSError(errno) for the network."""
+    if isinstance(e, tlsconf.TLSConfigError):
+        return str(e)
+    if isinstance(e, OSError):
+        return "network error %s" % (e.args[0] if e.args else "")
+    text = str(e).strip().split("\n")[0]
+    if text.startswith("The "):
+        text = text[4:]
+    return ("tls: " if isinstance(e, ValueError) else type(e).__name__ + ": ") + text
+
+
 def _jitter(ms):
     return ms + int.from_bytes(os.urandom(2), "big") % (ms // 4 + 1)
 
@@ -29,19 +42,23 @@ def _jitter(ms):
 class StatusApp:
     """The application loop. ``config`` is main.py's reader (client_fw.appconfig.Config);
     ``mqtt`` the MQTTClient class; ``publishes`` stops the loop after that many status
-    messages (None: for ever, as on a board)."""
+    messages, ``attempts`` after that many failed attempts to connect (None: for ever, as on a
+    board)."""
 
-    def __init__(self, config, mqtt, sleep_ms=time.sleep_ms, publishes=None, log=print):
+    def __init__(self, config, mqtt, sleep_ms=time.sleep_ms, publishes=None, attempts=None,
+                 log=print):
         self.cfg = config
         self.MQTTClient = mqtt
         self.sleep_ms = sleep_ms
         self.left = publishes
+        self.tries = attempts
         self.log = log
         self.sta = config.board.wlan("sta")
         self.ssid = None
         self.backoff = 1000
         self.last_check = None  # ticks_ms of the last check with the box this app asked for
         self.published = 0
+        self.ctx = None  # the TLS context, made once per config version (the CA parsed once)
 
     # -- the site's network
     def join(self):
@@ -67,8 +84,9 @@ class StatusApp:
         if host is None:
             raise ValueError("mqtt.host: not in the config")
         use_tls = cfg.get("mqtt.tls", False)
-        ctx = tlsconf.context(cfg) if use_tls else None
-        gc.collect()
+        if use_tls and self.ctx is None:
+            self.ctx = tlsconf.context(cfg)
+        ctx = self.ctx if use_tls else None
         client = self.MQTTClient(cfg.get("mqtt.client_id") or cfg.device, host,
                                  cfg.get("mqtt.port", 8883 if use_tls else 1883),
                                  cfg.get("mqtt.user"), cfg.get("mqtt.password"),
@@ -124,36 +142,70 @@ class StatusApp:
         before = self.cfg.version
         status = self.cfg.check(force=True)
         self.log("app: checked with the box: %s (v%d)" % (status, self.cfg.version))
-        return self.cfg.version > before
+        if self.cfg.version > before:
+            self.ctx = None  # the CA or the client certificate may have changed
+            return True
+        return False
 
-    def serve(self, client, every_ms):
-        """Publish, then keep the session alive and the status fresh until it breaks."""
+    def serve(self, client, every_ms, ping_ms):
+        """Publish, then keep the session alive (a ping when the line has been quiet for
+        ``ping_ms``) and the status fresh until it breaks: waiting on the socket, so a broker
+        that goes away is noticed at once."""
+        import select
+
         self.publish(client)
-        waited = 0
+        poller = select.poll()
+        poller.register(client.sock, select.POLLIN)
+        last = time.ticks_ms()
         while self.left is None or self.left > 0:
-            self.sleep_ms(1000)
-            waited += 1000
-            client.ping()
-            client.wait_msg()  # the PINGRESP; an OSError when the broker has gone
-            if waited >= every_ms:
+            if poller.poll(ping_ms):
+                client.wait_msg()  # a PINGRESP; OSError(-1) once the broker has gone
+            else:
+                client.ping()
+            if time.ticks_diff(time.ticks_ms(), last) >= every_ms:
                 self.publish(client)
-                waited = 0
+                last = time.ticks_ms()
+
+    def prepare(self):
+        """Make the TLS context now, before anything else takes the heap: the CA's text needs
+        one block of its size (a CA bundle: 14 KB), which a heap divided by later imports may
+        no longer have. A failure is left for connect() to report."""
+        if self.cfg.get("mqtt.tls", False):
+            try:
+                self.ctx = tlsconf.context(self.cfg)
+            except (ValueError, MemoryError):
+                self.ctx = None
+
+    def _attempted(self):
+        """Count a failed attempt; False once ``attempts`` are used up."""
+        if self.tries is None:
+            return True
+        self.tries -= 1
+        return self.tries > 0
 
     def run(self):
         every_ms = int(self.cfg.get("app.status_s", 300)) * 1000
+        ping_ms = max(5, int(self.cfg.get("mqtt.keepalive", 60)) // 2) * 1000
         while self.left is None or self.left > 0:
             if not self.sta.isconnected() and not self.join():
+                if not self._attempted():
+                    return
                 self.wait()
                 continue
             try:
                 client = self.connect()
             except Refused as e:
                 self.fail(str(e))
-                if not self.recheck():
+                newer = self.recheck()
+                if not self._attempted():
+                    return
+                if not newer:
                     self.wait()
                 continue
             except (OSError, ValueError) as e:  # unreachable, TLS refused, a bad config
-                self.fail("mqtt: %r" % (e,))
+                self.fail("mqtt: " + _reason(e))
+                if not self._attempted():
+                    return
                 self.wait()
                 continue
             self.cfg.report(None)  # connected: nothing for the box to hear about
@@ -161,19 +213,23 @@ class StatusApp:
             self.log("app: connected to %s as %s" % (self.cfg.get("mqtt.host"),
                                                      self.cfg.get("mqtt.user")))
             try:
-                self.serve(client, every_ms)
+                self.serve(client, every_ms, ping_ms)
                 client.disconnect()
             except OSError as e:
-                self.log("app: connection lost: %r" % (e,))
+                self.log("app: connection lost: " + _reason(e))
                 self.wait()
 
 
-def main(config, publishes=None):
-    """Run the app on main.py's config reader (for ever, unless ``publishes`` is given)."""
+def main(config, publishes=None, attempts=None):
+    """Run the app on main.py's config reader (for ever, unless ``publishes`` or ``attempts``
+    is given: see StatusApp)."""
     if config is None or config.state == "none":
         print("app: no config (%s); nothing to connect to" % (
             config.error or config.status if config else "no reader"))
         return
-    from umqtt.simple import MQTTClient
+    app = StatusApp(config, None, publishes=publishes, attempts=attempts)
+    app.prepare()
+    from umqtt.simple import MQTTClient  # after the TLS context: see prepare()
 
-    StatusApp(config, MQTTClient, publishes=publishes).run()
+    app.MQTTClient = MQTTClient
+    app.run()

@@ -107,9 +107,11 @@ def power_on(cold_start):
     _boot_ms = world_ms()
     state = None if cold_start else reg.read_json(_state_file())
     if state is None:
+        # the RTC counts from 2000-01-01 since this power-on, and keeps counting through
+        # software resets (what _save records), as the port's RTC does
         _base_ms = 0
         _memory = b""
-        reg.remove(_state_file())
+        _save()
     else:
         # the board clock kept running through the reset: board_ms = world - world_at_zero
         _base_ms = _boot_ms - state["world_at_zero"]
