@@ -138,9 +138,10 @@ $(BUILD)/client/%.py: client_fw/%.py
 	$(Q)cp $< $@
 
 # The whole story on the board-true harness: a fleet made with the CLI, the box unlocked as the
-# admin page does, 10 devices provisioning, a setting changed; KEEP=1 leaves the box running.
+# admin page does, N devices (25) provisioning, joining the site's WiFi and reporting over TLS
+# MQTT to a real mosquitto, then their credentials rotated; KEEP=1 leaves box and broker up.
 demo: multilib mosquitto venv micropython build micropython-fw
-	$(Q)$(PY) tools/demo.py $(if $(KEEP),--keep)
+	$(Q)$(PY) tools/demo.py --devices $(or $(N),25) $(if $(KEEP),--keep)
 
 # Real boards over USB, with mpremote (docs/OPERATOR.md); DRY_RUN=1 prints the commands only.
 FLEET ?= fleet.cfgbox

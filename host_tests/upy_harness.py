@@ -137,7 +137,9 @@ def golden_image(bundle):
     fs.unmount()
     IMAGES.mkdir(parents=True, exist_ok=True)
     out = IMAGES / (bundle.replace(":", "-") + ".img")
-    out.write_bytes(ctx_bytes(fs))
+    tmp = out.with_suffix(".%d.tmp" % os.getpid())
+    tmp.write_bytes(ctx_bytes(fs))
+    tmp.replace(out)  # whole or not at all, for a board copying it meanwhile
     return out
 
 

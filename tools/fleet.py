@@ -190,10 +190,11 @@ def cmd_init(a):
 
 def cmd_enroll(a):
     f = Fleet(a.file)
-    f.store.enroll(a.device)
+    for dev in a.device:  # several at once: one unlock, one save
+        f.store.enroll(dev)
     f.save()
-    print("enrolled %s; flash it with: make flash-client PORT=... DEVICE=%s" % (a.device,
-                                                                            a.device))
+    for dev in a.device:
+        print("enrolled %s; flash it with: make flash-client PORT=... DEVICE=%s" % (dev, dev))
 
 
 def cmd_revoke(a):
@@ -472,7 +473,8 @@ def main(argv=None):
     for name, helptext in (("enroll", "enrol a device"), ("revoke", "revoke a device"),
                            ("qr", "the device's otpauth URI as a terminal QR code")):
         s = sub.add_parser(name, help=helptext)
-        s.add_argument("device")
+        s.add_argument("device", nargs="+" if name == "enroll" else None,
+                       help="device ids (several for enroll)" if name == "enroll" else None)
     sub.add_parser("list", help="the box and its devices")
     s = sub.add_parser("set-config", help="set the defaults (or a device's overrides) from JSON")
     s.add_argument("json", help="a JSON file, or - for stdin")

@@ -29,6 +29,8 @@ def _reason(e):
         return str(e)
     if isinstance(e, OSError):
         return "network error %s" % (e.args[0] if e.args else "")
+    if not isinstance(e, ValueError):
+        return type(e).__name__
     text = str(e).strip().split("\n")[0]
     if text.startswith("The "):
         text = text[4:]
@@ -98,11 +100,16 @@ class StatusApp:
         client.set_last_will(self.topic, b'{"online":false}', retain=True)
         try:
             client.connect()
-        except Exception as e:  # noqa: BLE001 - umqtt raises MQTTException(code)
+        except OSError:
+            raise
+        except Exception as e:  # noqa: BLE001 - umqtt: MQTTException(code), or an assert or
+            # an IndexError on an answer cut short (a broker going down mid-connect)
             code = e.args[0] if e.args and type(e.args[0]) is int else None
             if type(e).__name__ == "MQTTException" and code in _REFUSED:
                 raise Refused("mqtt: %s (CONNACK %d)" % (_REFUSED[code], code)) from None
-            raise
+            if isinstance(e, ValueError):  # the port's tls: a peer it does not trust
+                raise
+            raise OSError("broker answered short (%s)" % type(e).__name__) from None
         return client
 
     def status(self):
@@ -131,17 +138,21 @@ class StatusApp:
         self.sleep_ms(_jitter(self.backoff))
         self.backoff = min(self.backoff * 2, _MAX_BACKOFF_MS)
 
-    def recheck(self):
-        """Ask the box for a new config (a refused credential may be an old one); at most once
-        per _RECHECK_MS. True if a newer config was stored."""
+    def recheck(self, force=False):
+        """Ask the box for a new config (a refused credential may be an old one, and a device
+        without a config needs one); after a check that succeeded, not again for _RECHECK_MS
+        unless ``force``. True if a newer config was stored."""
         now = time.ticks_ms()
-        if self.last_check is not None and time.ticks_diff(now, self.last_check) < _RECHECK_MS:
+        if (not force and self.last_check is not None
+                and time.ticks_diff(now, self.last_check) < _RECHECK_MS):
             return False
-        self.last_check = now
         wlan.leave(self.sta)
+        self.ssid = None
         before = self.cfg.version
         status = self.cfg.check(force=True)
         self.log("app: checked with the box: %s (v%d)" % (status, self.cfg.version))
+        if status in ("ok", "unchanged"):
+            self.last_check = now  # a box that could not be reached may be tried again soon
         if self.cfg.version > before:
             self.ctx = None  # the CA or the client certificate may have changed
             return True
@@ -187,6 +198,12 @@ class StatusApp:
         every_ms = int(self.cfg.get("app.status_s", 300)) * 1000
         ping_ms = max(5, int(self.cfg.get("mqtt.keepalive", 60)) // 2) * 1000
         while self.left is None or self.left > 0:
+            if not self.cfg.version:  # nothing stored yet (a full AP at boot): ask until given
+                if not self.recheck(force=True):
+                    if not self._attempted():
+                        return
+                    self.wait()
+                continue
             if not self.sta.isconnected() and not self.join():
                 if not self._attempted():
                     return
@@ -215,7 +232,7 @@ class StatusApp:
             try:
                 self.serve(client, every_ms, ping_ms)
                 client.disconnect()
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 - OSError, or umqtt on a cut-short answer
                 self.log("app: connection lost: " + _reason(e))
                 self.wait()
 
@@ -223,9 +240,8 @@ class StatusApp:
 def main(config, publishes=None, attempts=None):
     """Run the app on main.py's config reader (for ever, unless ``publishes`` or ``attempts``
     is given: see StatusApp)."""
-    if config is None or config.state == "none":
-        print("app: no config (%s); nothing to connect to" % (
-            config.error or config.status if config else "no reader"))
+    if config is None:
+        print("app: no config reader (out of memory at boot)")
         return
     app = StatusApp(config, None, publishes=publishes, attempts=attempts)
     app.prepare()

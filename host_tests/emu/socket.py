@@ -25,6 +25,8 @@ _EHOSTUNREACH = 113
 _EAI_FAIL = -202
 _GET_FILENO = 10  # MP_STREAM_GET_FILENO: lets select.poll (asyncio) see the real socket
 _CLOSE = 4  # MP_STREAM_CLOSE: how a stream wrapping this one (tls) closes it
+_POLL = 3  # MP_STREAM_POLL: how select.poll of a stream wrapping this one (tls) asks it
+_POLL_HUP_ERR = 0x18  # MP_STREAM_POLL_ERR | _HUP: always reported (the flags are poll(2)'s)
 _open = [0]
 
 
@@ -80,6 +82,7 @@ class socket(io.IOBase):
             _sock = _u.socket(af, type, proto)
         self._s = _sock
         self._bound = False
+        self._poller = None
         _open[0] += 1
 
     def close(self):
@@ -100,6 +103,14 @@ class socket(io.IOBase):
         if request == _CLOSE:
             self.close()
             return 0
+        if request == _POLL:
+            if self._poller is None:
+                import select
+
+                self._poller = select.poll()
+                self._poller.register(self._s, select.POLLIN | select.POLLOUT)
+            ready = self._poller.poll(0)
+            return ready[0][1] & (arg | _POLL_HUP_ERR) if ready else 0
         return -1
 
     def accept(self):
