@@ -18,6 +18,19 @@ _MAX_BACKOFF_MS = 60000
 _RECHECK_MS = 300000  # at most one check with the box per 5 minutes for the same refusal
 
 
+class _Wrapper:
+    """The TLS context as umqtt.simple is given it: wraps the socket as the context does and
+    keeps the plain socket underneath, which the app waits on (see StatusApp.serve)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.raw = None
+
+    def wrap_socket(self, sock, server_hostname=None):
+        self.raw = sock
+        return self.ctx.wrap_socket(sock, server_hostname=server_hostname)
+
+
 class Refused(Exception):
     """The broker refused this device's credential (CONNACK 4 or 5)."""
 
@@ -88,14 +101,15 @@ class StatusApp:
         use_tls = cfg.get("mqtt.tls", False)
         if use_tls and self.ctx is None:
             self.ctx = tlsconf.context(cfg)
-        ctx = self.ctx if use_tls else None
+        wrapper = _Wrapper(self.ctx) if use_tls else None
         client = self.MQTTClient(cfg.get("mqtt.client_id") or cfg.device, host,
                                  cfg.get("mqtt.port", 8883 if use_tls else 1883),
                                  cfg.get("mqtt.user"), cfg.get("mqtt.password"),
-                                 cfg.get("mqtt.keepalive", 60), ssl=ctx)
+                                 cfg.get("mqtt.keepalive", 60), ssl=wrapper)
         # umqtt.simple 1.3.4 wraps with ussl.wrap_socket(sock, **ssl_params); newer releases
-        # (frozen into the port's firmware) call ctx.wrap_socket(sock, server_hostname=host)
-        client.ssl_params = {"context": ctx, "server_hostname": host}
+        # (frozen into the port's firmware) call ssl.wrap_socket(sock, server_hostname=host)
+        client.ssl_params = {"context": wrapper, "server_hostname": host}
+        self.wrapper = wrapper
         self.topic = TOPIC % cfg.device
         client.set_last_will(self.topic, b'{"online":false}', retain=True)
         try:
@@ -161,12 +175,15 @@ class StatusApp:
     def serve(self, client, every_ms, ping_ms):
         """Publish, then keep the session alive (a ping when the line has been quiet for
         ``ping_ms``) and the status fresh until it breaks: waiting on the socket, so a broker
-        that goes away is noticed at once."""
+        that goes away is noticed at once. Under TLS the wait is on the plain socket beneath:
+        the port's tls object has no descriptor to wait on, only a poll to ask over and over.
+        This app reads each packet whole when woken (it subscribes to nothing), so nothing is
+        left in mbedTLS's buffer unseen; an app that subscribes should ask client.sock too."""
         import select
 
         self.publish(client)
         poller = select.poll()
-        poller.register(client.sock, select.POLLIN)
+        poller.register(self.wrapper.raw if self.wrapper else client.sock, select.POLLIN)
         last = time.ticks_ms()
         while self.left is None or self.left > 0:
             if poller.poll(ping_ms):
