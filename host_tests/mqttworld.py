@@ -91,7 +91,10 @@ class Monitor:
         self.cond = threading.Condition()
         c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="monitor-%d" % os.getpid())
         c.username_pw_set(m["user"], m["password"])
-        c.tls_set(ca_certs=str(broker.path("ca.pem")))
+        cert = broker.path("monitor.pem")
+        c.tls_set(ca_certs=str(broker.path("ca.pem")),
+                  certfile=str(cert) if cert.exists() else None,
+                  keyfile=str(broker.path("monitor.key")) if cert.exists() else None)
         c.tls_insecure_set(True)
         c.on_connect = lambda cl, u, f, rc, p: cl.subscribe("devices/+/status", qos=1)
         c.on_message = self._message
@@ -147,6 +150,7 @@ class SiteWorld:
                              "ca": self.broker.ca_pem() + ca_extra}}
         defaults.update(extra_defaults or {})
         fleet.set_defaults(defaults)
+        self.defaults = defaults
         for dev in devices:
             self.give_credential(dev)
         self.broker.write(self.passwords, client_certs)

@@ -283,3 +283,21 @@ def test_no_bootstrap_starts_the_app_with_state_none(tmp_path):
     out = ok(f.boot("blank", app=PROBE, cold=True))
     assert ("STATE none | no bootstrap secrets in NVS | 0 | no bootstrap secrets in NVS"
             in out), out
+
+
+def test_a_device_authenticates_with_its_client_certificate(tmp_path):
+    # the broker requires a client certificate and takes its name as the user: the device's
+    # config carries its own certificate and key (fleet broker --client-certs)
+    with site(tmp_path, client_certs=True) as (f, w):
+        m = f.stored_config  # noqa: F841
+        out = ok(f.boot("sensor-1"))
+        assert "app: connected" in out, out + w.mosquitto.log_text()
+        stored = f.stored_config("sensor-1")["mqtt"]
+        assert stored["cert"].startswith("-----BEGIN CERTIFICATE-----")
+        assert stored["key"].startswith("-----BEGIN PRIVATE KEY-----")
+        assert status_of(w, "sensor-1", state="provisioned") is not None
+        # the same credential without the certificate: the broker's TLS refuses the device
+        f.set_overrides("sensor-1", {"mqtt": {"user": "sensor-1", "password": "x" * 24}})
+        due(f)
+        out = ok(f.boot("sensor-1", attempts=1))
+        assert "app: mqtt: " in out and "app: connected" not in out, out

@@ -42,3 +42,22 @@ def test_the_admin_page_module_is_built_from_its_sources():
     r = subprocess.run([sys.executable, "tools/mkpage.py", "--check"], capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_client_manifest_and_package_json_list_exactly_the_client_bundle():
+    """What the frozen firmware and `mip install` put on a board is what `make build` bundles:
+    a module missing from one of them would fail only on a board built that way."""
+    import ast
+    import json
+
+    root = upy.BUNDLES["client"]
+    bundled = {p.relative_to(root).with_suffix(".py").as_posix() for p in root.rglob("*.mpy")}
+    frozen = set()
+    for call in ast.walk(ast.parse((upy.REPO / "client_fw" / "manifest.py").read_text())):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "package":
+            pkg = call.args[0].value
+            files = next(k.value for k in call.keywords if k.arg == "files")
+            frozen |= {"%s/%s" % (pkg, ast.literal_eval(f)) for f in files.elts}
+    assert frozen == bundled
+    urls = json.loads((upy.REPO / "client_fw" / "package.json").read_text())["urls"]
+    assert {dest for dest, _ in urls} == bundled | {"main.py"}

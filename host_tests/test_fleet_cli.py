@@ -317,3 +317,67 @@ def test_make_targets_pass_port_device_and_dry_run_through(made):
     r = subprocess.run(["make", "-s", "FLEET=%s" % (tmp_path / "f.cfgbox"), "flash-box"],
                        cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode != 0 and "PORT=" in r.stderr
+
+
+def test_broker_makes_the_brokers_material_and_each_devices_credential(made):
+    from cryptography import x509
+
+    from mqttworld import BROKER_IP, Mosquitto
+    from mqttworld import free_port as broker_port
+    from test_app import _paho_connects
+    from tools.broker import Broker
+    from tools.fleet import Fleet
+
+    tmp_path, _ = made
+    assert fleet(tmp_path, "enroll", "s1", "s2", "s3").returncode == 0  # several at once
+    assert fleet(tmp_path, "revoke", "s3").returncode == 0
+    bdir = tmp_path / "broker"
+    r = fleet(tmp_path, "broker", "--dir", str(bdir))
+    assert r.returncode == 2 and "--host" in r.stderr and not bdir.exists()
+    port = broker_port()
+    r = fleet(tmp_path, "broker", "--dir", str(bdir), "--host", "mqtt.site.example",
+              "--bind", BROKER_IP, "--mqtt-port", str(port))
+    assert r.returncode == 0, r.stderr
+    assert "2 device credentials (2 new)" in r.stdout
+    assert oct(bdir.stat().st_mode & 0o777) == "0o700"
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in bdir.iterdir())
+    os.environ["CFGBOX_PASSPHRASE"] = PW
+    try:
+        opened = Fleet(tmp_path / "f.cfgbox")  # kept: its temporary copy lives as long
+        store = opened.store
+        creds = {d: store.overrides(d)["mqtt"] for d in ("s1", "s2")}
+        defaults = store.defaults()
+        assert "mqtt" not in store.overrides("s3")
+    finally:
+        del os.environ["CFGBOX_PASSPHRASE"]  # revoked: no credential made for it
+    assert defaults["mqtt"] == {"host": "mqtt.site.example", "port": port, "tls": True,
+                                "ca": (bdir / "ca.pem").read_text()}
+    for dev, m in creds.items():
+        assert m["user"] == dev and len(m["password"]) >= 24
+        assert m["password"] not in r.stdout + r.stderr
+        assert m["password"] not in (bdir / "passwd").read_text()  # hashed
+    users = [line.split(":")[0] for line in (bdir / "passwd").read_text().splitlines()]
+    assert sorted(users) == ["cfgbox-monitor", "s1", "s2"]
+    assert "pattern readwrite devices/%u/#" in (bdir / "acl").read_text()
+    # the broker's certificate: for that name, signed by the CA, valid from 2000
+    ca = x509.load_pem_x509_certificate((bdir / "ca.pem").read_bytes())
+    server = x509.load_pem_x509_certificates((bdir / "server.pem").read_bytes())[0]
+    server.verify_directly_issued_by(ca)
+    assert server.extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == [
+        "mqtt.site.example"]
+    assert server.not_valid_before_utc.year == 2000
+    # the real broker takes each device's credential and nothing else
+    world = type("W", (), {})()
+    world.broker = Broker(bdir)
+    mosq = Mosquitto(world.broker).start()
+    try:
+        assert _paho_connects("s1", creds["s1"]["password"], world) == 0
+        assert _paho_connects("s1", creds["s2"]["password"], world) == 5
+        assert _paho_connects("s3", creds["s1"]["password"], world) == 5
+        r = fleet(tmp_path, "broker", "--dir", str(bdir), "--rotate")
+        assert r.returncode == 0 and "2 device credentials (2 new)" in r.stdout, r.stderr
+        mosq.restart()
+        assert _paho_connects("s1", creds["s1"]["password"], world) == 5  # the old one
+    finally:
+        mosq.stop()

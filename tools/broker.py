@@ -73,7 +73,8 @@ def _cert(subject, key, issuer, issuer_key, ca=False, dns=None, client=False):
 
 class Broker:
     """The broker directory ``root``: ca.pem/ca.key, server.pem/server.key, passwd, acl,
-    mosquitto.conf, monitor.json (the monitor's credential) and broker.json (host, port)."""
+    mosquitto.conf, monitor.json (the monitor's credential; monitor.pem/.key with client
+    certificates) and broker.json (host, port)."""
 
     def __init__(self, root):
         self.root = Path(root)
@@ -133,6 +134,11 @@ class Broker:
             plain.unlink()
             raise BrokerError("mosquitto_passwd failed: %s" % (r.stderr or r.stdout).strip())
         os.replace(plain, self.path("passwd"))
+        if client_certs and not self.path("monitor.pem").exists():
+            # the broker then asks every client for a certificate: the monitor's too
+            cert, key = self.client_cert(monitor["user"])
+            _write_private(self.path("monitor.key"), key)
+            _write_private(self.path("monitor.pem"), cert)
         _write_private(self.path("acl"),
                        "# each device reads and writes its own topics only\n"
                        "pattern readwrite %s/#\n\nuser %s\ntopic read %s/#\n"

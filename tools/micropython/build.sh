@@ -114,7 +114,8 @@ fi
 # makeversionhdr must not run `git describe` in our repository.
 export MICROPY_GIT_TAG="v${mp%%+*}" MICROPY_GIT_HASH="debian-$mp"
 jobs=$(nproc)
-echo "building mpy-cross and the 32-bit unix port (variant $variant, $jobs jobs)"
+started=$(date +%s)
+echo "building mpy-cross and the 32-bit unix port (variant $variant, $jobs jobs; a first build takes about a minute)"
 make -s -C "$top/mpy-cross" -j"$jobs" >"$out/build-mpy-cross.log" 2>&1 ||
     { tail -n 30 "$out/build-mpy-cross.log"; exit 1; }
 make -s -C "$top/ports/unix" VARIANT="$variant" BUILD="$bdir" -j"$jobs" \
@@ -125,3 +126,4 @@ mkdir -p "$out/bin"
 cp "$unix/$bdir/micropython" "$bin.new" && mv "$bin.new" "$bin"  # a running one keeps its copy
 echo "$want" > "$stamp"
 "$bin" -c "import sys; print('built', sys.implementation)"
+echo "built $variant in $(( $(date +%s) - started )) s"
