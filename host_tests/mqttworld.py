@@ -130,6 +130,27 @@ class Monitor:
         self.client.disconnect()
 
 
+def connack(broker, user, password):
+    """The CONNACK code mosquitto answers ``user``/``password`` with, in MQTT 3.1.1's terms
+    (0 accepted, 4 bad user name or password, 5 not authorized); None if none came."""
+    got = []
+    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="probe-%s-%d" % (
+        user, os.getpid()))
+    c.username_pw_set(user, password)
+    c.tls_set(ca_certs=str(broker.path("ca.pem")))
+    c.tls_insecure_set(True)
+    c.on_connect = lambda cl, u, fl, rc, p: got.append(rc.value)
+    s = broker.settings
+    c.connect(s["bind"], s["port"])
+    c.loop_start()
+    end = time.monotonic() + 20  # a hang guard only
+    while not got and time.monotonic() < end:
+        time.sleep(0.02)
+    c.loop_stop()
+    c.disconnect()
+    return {0: 0, 134: 4, 135: 5}.get(got[0], got[0]) if got else None  # MQTT 5 reason codes
+
+
 class SiteWorld:
     """The site for a fleet (host_tests/fleet.Fleet): its WiFi up, a broker made for it and
     started, each device given its own credential in its overrides, and the defaults naming

@@ -209,12 +209,14 @@ def test_a_hostile_answer_is_a_status_and_the_app_starts_with_the_last_good_conf
             assert cfg == NEW  # stored and verified before the ack; only the box's word is bad
         else:
             assert cfg == OLD and fleet.stored("sensor-h") == stored
-        # the firmware's main.py, with a check due, hands the application a config
+        # the firmware's main.py, with a check due (an hour on), starts the application with
+        # the last good config, told that this boot's check did not confirm it
         fs = fleet.fs("sensor-h")
-        fs.write("app.py", b"def main(config):\n    print('APP', config['mqtt']['host'])\n")
-        fleet.world.advance(30)
+        fs.write("app.py", b"def main(config):\n"
+                 b"    print('APP', config.state, config.status, config.get('mqtt.host'))\n")
+        fleet.world.advance(3601)
         out = fleet.devrun("sensor-h", "import emu_boot\nemu_boot.run_main()")
-        assert "APP " in out, out
+        assert "APP stale %s %s" % (status, cfg["mqtt"]["host"]) in out, out
     finally:
         proxy.close()
         fleet.stop_box()

@@ -322,9 +322,8 @@ def test_make_targets_pass_port_device_and_dry_run_through(made):
 def test_broker_makes_the_brokers_material_and_each_devices_credential(made):
     from cryptography import x509
 
-    from mqttworld import BROKER_IP, Mosquitto
+    from mqttworld import BROKER_IP, Mosquitto, connack
     from mqttworld import free_port as broker_port
-    from test_app import _paho_connects
     from tools.broker import Broker
     from tools.fleet import Fleet
 
@@ -368,16 +367,15 @@ def test_broker_makes_the_brokers_material_and_each_devices_credential(made):
         "mqtt.site.example"]
     assert server.not_valid_before_utc.year == 2000
     # the real broker takes each device's credential and nothing else
-    world = type("W", (), {})()
-    world.broker = Broker(bdir)
-    mosq = Mosquitto(world.broker).start()
+    broker = Broker(bdir)
+    mosq = Mosquitto(broker).start()
     try:
-        assert _paho_connects("s1", creds["s1"]["password"], world) == 0
-        assert _paho_connects("s1", creds["s2"]["password"], world) == 5
-        assert _paho_connects("s3", creds["s1"]["password"], world) == 5
+        assert connack(broker, "s1", creds["s1"]["password"]) == 0
+        assert connack(broker, "s1", creds["s2"]["password"]) == 5
+        assert connack(broker, "s3", creds["s1"]["password"]) == 5
         r = fleet(tmp_path, "broker", "--dir", str(bdir), "--rotate")
         assert r.returncode == 0 and "2 device credentials (2 new)" in r.stdout, r.stderr
         mosq.restart()
-        assert _paho_connects("s1", creds["s1"]["password"], world) == 5  # the old one
+        assert connack(broker, "s1", creds["s1"]["password"]) == 5  # the old one
     finally:
         mosq.stop()

@@ -36,7 +36,7 @@ import upy_harness as upy  # noqa: E402
 from adminhttp import AdminClient  # noqa: E402
 from fleet import free_port  # noqa: E402
 from mqttworld import (BROKER_IP, BROKER_NAME, SITE_KEY, SITE_NET, SITE_SSID,  # noqa: E402
-                       Monitor, Mosquitto)
+                       Monitor, Mosquitto, connack)
 from mqttworld import free_port as free_broker_port  # noqa: E402
 
 from shared import passphrase  # noqa: E402
@@ -264,7 +264,7 @@ def main():
             "ver"], t0, 60 + 2 * n)
         table("Summary: after the rotation (provisioned: the new config fetched)", boards, t1,
               float("inf"), seen2)
-        old_refused = sum(1 for d in devices if _connack(broker, d, old[d]) == 5)
+        old_refused = sum(1 for d in devices if connack(broker, d, old[d]) == 5)
         print("\n   the broker refuses the old credential: %d of %d devices" % (old_refused, n))
 
         both = [d for d in devices if d in seen1 and d in seen2]
@@ -304,27 +304,6 @@ def main():
         mosq.stop()
         site.down()
     return 0 if ok else 1
-
-
-def _connack(broker, user, password):
-    """The CONNACK code mosquitto answers ``user``/``password`` with (0 accepted, 5 refused)."""
-    import paho.mqtt.client as paho
-
-    got = []
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="probe-" + user)
-    c.username_pw_set(user, password)
-    c.tls_set(ca_certs=str(broker.path("ca.pem")))
-    c.tls_insecure_set(True)
-    c.on_connect = lambda cl, u, fl, rc, p: got.append(rc.value)
-    s = broker.settings
-    c.connect(s["bind"], s["port"])
-    c.loop_start()
-    end = time.monotonic() + 20
-    while not got and time.monotonic() < end:
-        time.sleep(0.02)
-    c.loop_stop()
-    c.disconnect()
-    return {0: 0, 134: 4, 135: 5}.get(got[0], got[0]) if got else None
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import unittest
 
 from client_fw.appconfig import _chars, _ints, _Sized, _split_list
 from shared.records import OBJECT, VALUE, RecordReader, locate
+from streams import source
 
 STRINGS = ("", "plain", "line\nnext\ttab \"q\" \\ / \b\f\r", "caf\u00e9 \u20ac \U0001f600",
            "-----BEGIN X-----\n" + "A" * 64 + "\n-----END X-----\n")
@@ -24,18 +25,6 @@ def value_record(path, value):
         out += header(OBJECT, "\x00".join(path[:i]).encode(), 0)
     text = json.dumps(value).encode()
     return out + header(VALUE, "\x00".join(path).encode(), len(text)) + text
-
-
-def source(data, step):
-    pos = [0]
-
-    def read(buf):
-        n = min(len(buf), step, len(data) - pos[0])
-        buf[:n] = data[pos[0] : pos[0] + n]
-        pos[0] += n
-        return n
-
-    return read
 
 
 def value_stream(data, keys, buf=16, step=3):

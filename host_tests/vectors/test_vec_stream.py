@@ -8,6 +8,7 @@ import unittest
 from configurator_fw.compose import compose, encode, flatten
 from shared.records import OBJECT, VALUE, RecordReader, find, unflatten
 from shared.sealedbox import SealError, SealKey, SealReader, SealWriter
+from streams import source
 from test_vec_merge import RFC7386
 
 KEY = bytes(range(32))
@@ -18,19 +19,6 @@ RFC7386_OBJECTS = [v for v in RFC7386 if v[0][0] == "{" and v[1][0] == "{"] + [
     ('{"a":5}', '{"a":{"b":null}}', '{"a":{}}'),
     ('{"a":{"x":1}}', '{"a":{}}', '{"a":{"x":1}}'),
 ]
-
-
-def source(data, step=1 << 30):
-    pos = [0]
-    mv = memoryview(data)
-
-    def read(buf):
-        n = min(len(buf), step, len(data) - pos[0])
-        buf[:n] = mv[pos[0] : pos[0] + n]
-        pos[0] += n
-        return n
-
-    return read
 
 
 def sealed_stream(pt, aad=b"aad", chunk=64):
