@@ -103,15 +103,18 @@ class Config:
 
     def __init__(self, board, status=None):
         self.board = board
+        self._open(status)
+
+    def _open(self, status):
         self.status = status
         self.version = 0
         self.device = None
         self.error = None
         self._storage = None
         try:
-            boot = bootstrap.read(board)
+            boot = bootstrap.read(self.board)
             self.device = boot["dev"]
-            self._storage = Storage(board, boot["dev"], boot["k"])
+            self._storage = Storage(self.board, boot["dev"], boot["k"])
             self.version = self._storage.version()
         except (bootstrap.Missing, SealError, ValueError, OSError, MemoryError) as e:
             self.error = str(e) or type(e).__name__
@@ -139,8 +142,9 @@ class Config:
 
     def bytes(self, path, default=None):
         """A string value as one ``bytes`` object of its UTF-8 (the form ``tls`` takes for a PEM:
-        NUL-terminated, as mbedTLS needs): the value's size in RAM and no more, read in three
-        passes over the file (check, measure, fill). ``default`` if absent."""
+        NUL-terminated, as mbedTLS needs): the value's size in RAM and no more, for the price
+        of reading the file four times (check and measure, check and fill). ``default`` if
+        absent."""
         try:
             reader, f, kind, _ = self._seek(path)
         except KeyError:
@@ -199,7 +203,7 @@ class Config:
         finally:
             # this object keeps the modules it runs on alive; the provisioning code goes
             release()
-        self.__init__(self.board, status)
+        self._open(status)
         return status
 
     def report(self, error):

@@ -115,9 +115,11 @@ class StatusApp:
         try:
             client.connect()
         except OSError:
+            self.drop(client)
             raise
         except Exception as e:  # noqa: BLE001 - umqtt: MQTTException(code), or an assert or
             # an IndexError on an answer cut short (a broker going down mid-connect)
+            self.drop(client)
             code = e.args[0] if e.args and type(e.args[0]) is int else None
             if type(e).__name__ == "MQTTException" and code in _REFUSED:
                 raise Refused("mqtt: %s (CONNACK %d)" % (_REFUSED[code], code)) from None
@@ -125,6 +127,15 @@ class StatusApp:
                 raise
             raise OSError("broker answered short (%s)" % type(e).__name__) from None
         return client
+
+    def drop(self, client):
+        """Close what a failed or broken session left open: lwIP has 10 sockets in all."""
+        for sock in (client.sock, self.wrapper and self.wrapper.raw):
+            if sock is not None:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
 
     def status(self):
         try:
@@ -251,6 +262,7 @@ class StatusApp:
                 client.disconnect()
             except Exception as e:  # noqa: BLE001 - OSError, or umqtt on a cut-short answer
                 self.log("app: connection lost: " + _reason(e))
+                self.drop(client)
                 self.wait()
 
 
