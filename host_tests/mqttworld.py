@@ -156,10 +156,12 @@ class SiteWorld:
     started, each device given its own credential in its overrides, and the defaults naming
     the site's network and the broker (with its CA)."""
 
-    def __init__(self, fleet, devices, extra_defaults=None, client_certs=False, ca_extra=""):
+    def __init__(self, fleet, devices, extra_defaults=None, client_certs=False, ca_extra="",
+                 aliases=()):
+        """``aliases``: more names the site's DNS answers with the broker's address."""
         self.fleet = fleet
         self.site = upy.Site(fleet.dir, SITE_SSID, SITE_KEY, SITE_NET,
-                             {BROKER_NAME: BROKER_IP})
+                             dict({BROKER_NAME: BROKER_IP}, **{a: BROKER_IP for a in aliases}))
         self.site.up()
         self.broker = Broker(Path(fleet.dir) / "broker")
         self.broker.create(BROKER_NAME, free_port(), BROKER_IP)

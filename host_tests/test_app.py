@@ -141,6 +141,16 @@ def test_a_wrong_ca_is_refused_and_the_next_ack_reports_it(tmp_path):
         assert out.count("not correctly signed by the trusted CA") == 12, out
 
 
+def test_the_broker_is_verified_by_name_as_well_as_by_ca(tmp_path):
+    # the right broker, the right CA, reached by another name: its certificate is not for it
+    with site(tmp_path, aliases=("other.plant.example",)) as (f, w):
+        f.set_defaults(dict(_defaults(f, w), mqtt=dict(_defaults(f, w)["mqtt"],
+                                                       host="other.plant.example")))
+        out = ok(f.boot("sensor-1", attempts=1))
+        assert "app: joined plant-floor" in out and "app: connected" not in out, out
+        assert "app: mqtt: tls: certificate Common Name (CN) does not match" in out, out
+
+
 def test_a_wrong_password_is_refused_by_mosquitto_and_reported_at_once(tmp_path):
     with site(tmp_path) as (f, w):
         w.give_credential("sensor-1", "not-what-the-broker-has-1")  # the box's config only
