@@ -17,6 +17,12 @@ def power_on():
     """Boot this emulated board (EMU_DEVICE); EMU_BOOT=reset keeps its clock (software reset)."""
     global bdev
     emu_clock.power_on(os.getenv("EMU_BOOT") != "reset")
+    # mbedTLS checks certificate dates against the board's RTC, as ports/esp32/main.c sets it
+    # (platform_mbedtls_time: the RTC's seconds since 2000 plus 946684800)
+    import emutls
+    import time as board_time  # the emulated one: seconds since 2000
+
+    emutls.time_source(lambda: board_time.time() + board_time._EPOCH_2000)
     bdev = emu_flash.Flash(reg.path("dev", reg.device(), "flash.img"))
     vfs.umount("/")
     vfs.mount(vfs.VfsPosix(), "/_host")
