@@ -195,14 +195,18 @@ class Config:
     def check(self, force=True):
         """Check with the box now (the application must have left the site's network): loads
         the provisioning code, runs it, drops it again. Returns the status and updates
-        ``state``, ``status`` and ``version``."""
-        from client_fw.device import Device, release
-
+        ``state``, ``status`` and ``version``. Never raises: a check that cannot even load
+        (out of memory) is the status "check failed (MemoryError)", as at boot."""
         try:
-            status = Device(self.board).check(force=force)
-        finally:
-            # this object keeps the modules it runs on alive; the provisioning code goes
-            release()
+            from client_fw.device import Device, release
+
+            try:
+                status = Device(self.board).check(force=force)
+            finally:
+                # this object keeps the modules it runs on alive; the provisioning code goes
+                release()
+        except Exception as e:  # noqa: BLE001 - the application goes on whatever happens
+            status = "check failed (%s)" % (type(e).__name__,)
         self._open(status)
         return status
 

@@ -283,6 +283,47 @@ def test_a_memoryerror_in_the_check_still_starts_the_app_with_its_stored_config(
         f.stop_box()
 
 
+RECHECK_PROBE = """
+import sys
+
+
+class Boom:
+    def __init__(self, board):
+        pass
+
+    def check(self, force=False):
+        raise MemoryError('injected')
+
+
+class Fake:  # what `from client_fw.device import Device, release` then finds
+    Device = Boom
+
+    @staticmethod
+    def release():
+        pass
+
+
+def main(config):
+    # the provisioning code cannot load again inside the app (a divided heap): the app's
+    # check is a status, not the app's end
+    sys.modules['client_fw.device'] = Fake
+    status = config.check()
+    print('RECHECK', config.state, '|', status, '|', config.version, config.get('mqtt.host'))
+"""
+
+
+def test_a_check_the_app_asks_for_that_cannot_load_is_a_status(tmp_path):
+    f = Fleet(tmp_path, app=True)
+    f.enroll("sensor-1")
+    f.set_defaults({"mqtt": {"host": "broker.example"}})
+    f.start_box()
+    try:
+        out = ok(f.boot("sensor-1", app=RECHECK_PROBE))
+        assert "RECHECK stale | check failed (MemoryError) | 2 broker.example" in out, out
+    finally:
+        f.stop_box()
+
+
 def test_no_bootstrap_starts_the_app_with_state_none(tmp_path):
     upy.World(tmp_path)
     f = Fleet.__new__(Fleet)  # a board never commissioned: no box, no bootstrap

@@ -56,9 +56,9 @@ def _jitter(ms):
 
 class StatusApp:
     """The application loop. ``config`` is main.py's reader (client_fw.appconfig.Config);
-    ``mqtt`` the MQTTClient class; ``publishes`` stops the loop after that many status
-    messages, ``attempts`` after that many failed attempts to connect (None: for ever, as on a
-    board)."""
+    ``mqtt`` the MQTTClient class (None: umqtt.simple's, loaded at the first connect);
+    ``publishes`` stops the loop after that many status messages, ``attempts`` after that many
+    failed attempts to connect (None: for ever, as on a board)."""
 
     def __init__(self, config, mqtt, sleep_ms=time.sleep_ms, publishes=None, attempts=None,
                  log=print):
@@ -101,6 +101,10 @@ class StatusApp:
         use_tls = cfg.get("mqtt.tls", False)
         if use_tls and self.ctx is None:
             self.ctx = tlsconf.context(cfg)
+        if self.MQTTClient is None:  # loaded only once there is a broker to reach
+            from umqtt.simple import MQTTClient
+
+            self.MQTTClient = MQTTClient
         wrapper = _Wrapper(self.ctx) if use_tls else None
         client = self.MQTTClient(cfg.get("mqtt.client_id") or cfg.device, host,
                                  cfg.get("mqtt.port", 8883 if use_tls else 1883),
@@ -174,6 +178,7 @@ class StatusApp:
         wlan.leave(self.sta)
         self.ssid = None
         before = self.cfg.version
+        gc.collect()  # the provisioning code loads again: room for it, in one piece if it can
         status = self.cfg.check(force=True)
         self.log("app: checked with the box: %s (v%d)" % (status, self.cfg.version))
         if status in ("ok", "unchanged"):
@@ -273,8 +278,5 @@ def main(config, publishes=None, attempts=None):
         print("app: no config reader (out of memory at boot)")
         return
     app = StatusApp(config, None, publishes=publishes, attempts=attempts)
-    app.prepare()
-    from umqtt.simple import MQTTClient  # after the TLS context: see prepare()
-
-    app.MQTTClient = MQTTClient
+    app.prepare()  # before the MQTT client loads (at the first connect): see prepare()
     app.run()
