@@ -134,6 +134,17 @@ def wait_all(monitor, devices, pred, t0, limit):
     return got
 
 
+def post_retrying(adm, path, body, tries=20):
+    """A change on the admin API as the page makes it: a box that sheds the connection (busy,
+    503 with Retry-After) is asked again after the time it names."""
+    for _ in range(tries):
+        s, out, r = adm.request("POST", "/admin/api/" + path, body, check=False)
+        if s != 503:
+            return s, out
+        time.sleep(min(int(r.getheader("Retry-After") or 1), 5))
+    return s, out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--devices", type=int, default=25)
@@ -252,7 +263,7 @@ def main():
             sys.exit("demo: login refused: %s" % out)
         for dev in devices:
             new[dev] = secrets.token_urlsafe(24)
-            s, out, _ = adm.post("overrides", {"dev": dev, "config": {
+            s, out = post_retrying(adm, "overrides", {"dev": dev, "config": {
                 "mqtt": {"user": dev, "password": new[dev]}}})
             if s != 200:
                 sys.exit("demo: the box refused %s's new credential: %s" % (dev, out))
