@@ -84,10 +84,9 @@ def test_a_16k_config_with_a_14k_ca_bundle_boots_and_connects_over_tls_at_110k(t
                                                                                 frozen):
     bundle = ca_bundle(14400)
     with site(tmp_path, frozen=frozen, ca_extra=bundle) as (f, w):
-        cfg = f.stored_config  # the host's reading, once stored
         out = ok(f.boot("sensor-1"))
         assert "cfgbox: ok" in out and "cfgbox: config provisioned" in out, out
-        stored = cfg("sensor-1")
+        stored = f.stored_config("sensor-1")  # the host's reading of the device's flash
         assert 15000 < len(json.dumps(stored)) <= 16384
         assert len(stored["mqtt"]["ca"]) > 14000  # the broker's CA last, after the bundle
         assert "app: joined plant-floor" in out and "app: connected" in out, out
@@ -104,7 +103,6 @@ def test_the_site_network_and_the_broker_are_reached_only_through_the_site_wifi(
     nets = [{"ssid": "gone-ap", "password": "whatever1"},
             {"ssid": "plant-floor", "password": "not the key"}]
     with site(tmp_path) as (f, w):
-        d = f.stored_config  # noqa: F841
         f.set_defaults(dict(_defaults(f, w), wifi=nets + _defaults(f, w)["wifi"]))
         due(f)
         out = ok(f.boot("sensor-1"))
@@ -214,7 +212,6 @@ def test_the_acl_confines_a_device_to_its_own_topics(tmp_path):
         # one connection keeps its order: the own topic's message came after the forged one
         assert w.monitor.wait_for(lambda t, b: b.get("mine")) is not None
         assert not [m for m in w.monitor.messages if m[1] == "devices/sensor-2/status"]
-        assert "denied PUBLISH" in w.mosquitto.log_text() or True  # logged at debug only
 
 
 def test_rotated_credentials_reach_a_running_device_and_the_old_one_is_refused(tmp_path):
@@ -338,7 +335,6 @@ def test_a_device_authenticates_with_its_client_certificate(tmp_path):
     # the broker requires a client certificate and takes its name as the user: the device's
     # config carries its own certificate and key (fleet broker --client-certs)
     with site(tmp_path, client_certs=True) as (f, w):
-        m = f.stored_config  # noqa: F841
         out = ok(f.boot("sensor-1"))
         assert "app: connected" in out, out + w.mosquitto.log_text()
         stored = f.stored_config("sensor-1")["mqtt"]
