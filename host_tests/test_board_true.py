@@ -135,7 +135,10 @@ def test_a_thousand_devices_with_overrides_fit_the_flash_and_a_full_one_is_refus
             f.set_overrides("sensor-%04d" % i, big)
     assert img.read_bytes() == before  # the refused change wrote nothing
     f.start_box()
-    assert f.check("sensor-1")[0] == "unchanged"  # and the box still serves
+    try:
+        assert f.check("sensor-1")[0] == "unchanged"  # and the box still serves
+    finally:
+        f.stop_box()  # not left running after the test
 
 
 CUT = """
