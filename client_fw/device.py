@@ -58,10 +58,10 @@ class Device:
         if valid and not force and not self._due(t):
             return p.UNCHANGED
         status = None
+        app_error = bootstrap.app_error(self.b)  # what the application recorded, if anything
         for i in range(attempts):
             try:
-                status, retry = p.provision(self.b, have, now,
-                                            self.last or bootstrap.app_error(self.b))
+                status, retry = p.provision(self.b, have, now, self.last or app_error)
             except Exception as e:  # noqa: BLE001 - the application starts whatever happens
                 status, retry = "%s (%s)" % (p.ERROR, type(e).__name__), None
             self.last = None if status in (p.OK, p.UNCHANGED) else status

@@ -140,8 +140,3 @@ def read_value(reader, kind, path):
             return out
         _put(out, r[1][len(path) + 1 :], {} if r[0] == OBJECT else json.loads(reader.value()))
 
-
-def find(reader, keys):
-    """The value at ``keys`` (a list of str) from a merged stream; KeyError if absent."""
-    kind, path = locate(reader, keys)
-    return read_value(reader, kind, path)

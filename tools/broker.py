@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tools.private import write_private as _write_private
+
 MONITOR = "cfgbox-monitor"  # the operator's read-only view of every device's topics
 TOPIC = "devices/%s"  # a device's own topics: devices/<id>/...; its status at .../status
 # An ESP32 starts at 2000-01-01 on every power-on and mbedTLS checks dates against that clock
@@ -31,14 +33,6 @@ NOT_AFTER = datetime.datetime(2099, 12, 31, tzinfo=datetime.timezone.utc)
 
 class BrokerError(Exception):
     """A clear message for the operator."""
-
-
-def _write_private(path, data):
-    path = Path(path)
-    fd = os.open(path.with_name(path.name + ".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data if isinstance(data, bytes) else data.encode())
-    os.replace(path.with_name(path.name + ".tmp"), path)
 
 
 def _pem_key(key):

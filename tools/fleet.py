@@ -28,6 +28,7 @@ from configurator_fw.store import Store, StoreError  # noqa: E402
 from configurator_fw.vault import Vault  # noqa: E402
 from shared import otpauth, passphrase, protocol  # noqa: E402
 from shared.board import Board  # noqa: E402
+from tools.private import write_private as _write_private  # noqa: E402
 
 FORMAT = "cfgbox-fleet/1"
 DEFAULT_FILE = "fleet.cfgbox"
@@ -58,17 +59,6 @@ def pack(root, path):
     text = json.dumps({"format": FORMAT, "dirs": dirs, "files": files}, indent=0,
                       sort_keys=True)
     _write_private(path, text.encode())
-
-
-def _write_private(path, data):
-    """``data`` to ``path``, mode 600 from its creation on, by an atomic rename: the old file or
-    the new, never half of one."""
-    tmp = str(path) + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o600)  # a .tmp left over from before keeps its old mode otherwise
-    os.replace(tmp, path)
 
 
 def unpack(path, root):

@@ -6,10 +6,16 @@ import json
 import unittest
 
 from configurator_fw.compose import compose, encode, flatten
-from shared.records import OBJECT, VALUE, RecordReader, find, unflatten
+from shared.records import OBJECT, VALUE, RecordReader, locate, read_value, unflatten
 from shared.sealedbox import SealError, SealKey, SealReader, SealWriter
 from streams import source
 from test_vec_merge import RFC7386
+
+
+def find(reader, keys):
+    """The value at ``keys``, found as the device's config reader finds it."""
+    kind, path = locate(reader, keys)
+    return read_value(reader, kind, path)
 
 KEY = bytes(range(32))
 IV = bytes(range(100, 116))
