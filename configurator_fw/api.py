@@ -1,18 +1,20 @@
 # The device API of docs/PROTOCOL.md (v2) as pure functions: parsed body, station, time -> answer.
 #
-# What every exchange needs stays in RAM (the master key, the defaults' revision, which ids are
-# enrolled, lockout counts, the last status of each device until its next write), so a
-# steady-state exchange reads two small files and writes one: the device's state at auth, before
-# the answer leaves. An id the box does not know takes the same path with decoy keys and reads
-# files of the same kind and size, so neither answers, lockout nor timing tell enrolled ids.
-import hashlib
+# What every exchange needs stays in RAM (the master key, the defaults' revision, an index of
+# the enrolled ids' slots, lockout counts, the live status of recent devices), so a
+# steady-state exchange reads one fixed-size secrets entry (hello) and one fixed-size record,
+# and rewrites that record in place at auth, before the answer leaves: the same whatever the
+# fleet's size (docs/STORE.md). An id the box does not know takes the same path with decoy keys
+# and reads an enrolled device's entries, so neither answers, lockout nor timing tell enrolled
+# ids.
 import json
 import os
 
 from configurator_fw import lockout
 from configurator_fw.compose import compose
 from configurator_fw.nonces import Table
-from configurator_fw.store import Tampered, bucket_of, valid_id
+from configurator_fw.store import Tampered, valid_id
+from configurator_fw.store_devices import err_hash
 from shared import otp, protocol
 from shared.sealedbox import SealKey, SealWriter
 
@@ -63,13 +65,18 @@ def _locked(seconds):
     return 429, {"v": _V, "error": "locked"}, {"Retry-After": str(seconds)}
 
 
-def _id_hash(dev):
-    # 30 bits: a small int, which MicroPython keeps in the list itself, not as an object. Its
-    # top 6 bits are the id's store bucket (store.bucket_of).
-    return int.from_bytes(hashlib.sha256(dev.encode()).digest()[:4], "big") & 0x3FFFFFFF
+def ip_int(station):
+    """A station's IPv4 address as an int (0 if it is not one): kept in the device's record."""
+    try:
+        parts = [int(p) for p in station.split(".")]
+    except (AttributeError, ValueError):
+        return 0
+    if len(parts) != 4 or not all(0 <= p <= 255 for p in parts):
+        return 0
+    return (parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]
 
 
-_PENDING = 64  # statuses held in RAM until their device's next write
+_PENDING = 64  # live statuses held in RAM (the persisted one is the last that mattered)
 
 
 class DeviceApi:
@@ -90,12 +97,7 @@ class DeviceApi:
             log("cfgbox: store: %s" % e)
         self._mk = store.master_key()
         self._box = store.meta["box"]
-        self._pending = {}  # dev -> status reported at its last ack, not yet written
-        # 4 bytes per enrolled id that can authenticate, sorted: enough for hello to pick the
-        # real or the decoy key without reading a file (a rare collision only costs a 401)
-        self._known = [_id_hash(d) for d, rec in store.devices()
-                       if rec["state"] not in ("revoked", "tampered")]
-        self._known.sort()
+        self._pending = {}  # dev -> status reported at its last ack, when not persisted
 
     # -- the operator changed the store under a running box (admin page)
     def _forget(self, dev):
@@ -106,18 +108,11 @@ class DeviceApi:
         self._pending.pop(dev, None)
 
     def enrolled(self, dev):
-        """``dev`` was enrolled or re-keyed."""
+        """``dev`` was enrolled or re-keyed (the store's index has it already)."""
         self._forget(dev)
-        h = _id_hash(dev)
-        if h not in self._known:
-            self._known.append(h)
-            self._known.sort()
 
     def revoked(self, dev):
         self._forget(dev)
-        h = _id_hash(dev)
-        if h in self._known:
-            self._known.remove(h)
 
     def changed(self, dev=None):
         """The defaults (``dev`` None) or ``dev``'s overrides changed: sessions made before
@@ -126,25 +121,6 @@ class DeviceApi:
             self.sessions.drop(lambda v: True)
         else:
             self._forget(dev)
-
-    def _is_known(self, dev):
-        h = _id_hash(dev)
-        k = self._known
-        lo, hi = 0, len(k)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if k[mid] == h:
-                return True
-            if k[mid] < h:
-                lo = mid + 1
-            else:
-                hi = mid
-        return False
-
-    def _decoy_bucket(self, dev):
-        # the bucket of an enrolled id, picked by the unknown one: files of the same kind/size
-        k = self._known
-        return k[_id_hash(dev) % len(k)] >> 24 if k else bucket_of(dev)
 
     def handle(self, path, body, station, now):
         """Answer one request: (status, JSON-able dict or a generator of bytes, extra headers
@@ -189,16 +165,20 @@ class DeviceApi:
         if not self.clock_ok:  # t would be a lie the device must not build on
             return 503, {"v": _V, "error": "clock"}, {"Retry-After": "60"}
         mk = self._mk
-        if self._is_known(dev):
+        found = self.store.lookup(dev)
+        if found is not None:
+            slot, secret = found
             dk = protocol.device_key(mk, dev)
-            secret = self.store.totp_secret(dev)
-        else:  # the same work: a key derivation, a secrets bucket read and opened
+        else:  # the same work: a key derivation, a secrets entry read and opened
+            slot = self.store.decoy_slot(dev)
             dk = protocol.decoy_key(mk, dev)
-            secret = self.store.decoy_secret(self._decoy_bucket(dev))
+            secret = self.store.decoy_secret(slot)
         k = protocol.long_term_key(dk, secret)
         sn = os.urandom(protocol.NONCE_LEN)
-        # K and T ride with the nonce: auth, which must come with this sn, derives neither
-        self.nonces.add(sn, (dev, cn, station, k, secret), now, station)
+        # K, T and the slot ride with the nonce: auth, which must come with this sn, derives
+        # and looks up neither
+        self.nonces.add(sn, (dev, cn, station, k, secret, slot, found is not None), now,
+                        station)
         box = self._box
         bp = protocol.mac(k, "cfgbox/2 box", box, dev, cn, sn, now)
         return 200, {"v": _V, "box": box, "sn": sn.hex(), "t": now, "bp": bp.hex()}, None
@@ -221,11 +201,10 @@ class DeviceApi:
             # not a nonce given to this id at this station: the station's failure only, so a
             # made-up sn cannot lock a device out
             return self._refuse(station, now)
-        known = self._is_known(dev)
-        if known:
-            rec = self.store.device(dev)
-        else:  # the same work: a state bucket read and one entry's MAC checked
-            rec = self.store.decoy_device(dev, self._decoy_bucket(dev))
+        if issued[6]:
+            rec = self.store.record(issued[5], dev)
+        else:  # the same work: a record read and its MAC checked
+            rec = self.store.decoy_record(issued[5])
         k, secret = issued[3], issued[4]
         sk = protocol.session_key(k, cn, sn, self._box, dev, c, protocol.code(secret, c))
         ok = protocol.mac_ok(sk, dp, "cfgbox/2 dev", self._box, dev, cn, sn, c)
@@ -239,8 +218,7 @@ class DeviceApi:
                            "%s from %s%s" % (dev, station, " for %d s" % locked if locked
                                              else ""), False)
             return UNAUTHORIZED
-        rec["ctr"], rec["seen"] = c, now
-        rec["st"] = self._pending.pop(dev, rec["st"])
+        rec["ctr"], rec["seen"], rec["ip"] = c, now, ip_int(station)
         self.store.save_device(dev, rec)  # persisted before the answer leaves (the time floor too)
         self.stations.ok(station)
         self.ids.ok(dev)
@@ -328,15 +306,15 @@ class DeviceApi:
             status = {"raw": st}
         dev = s["dev"]
         rec = s["rec"]
-        if rec["ack"] != ver or rec["state"] != "provisioned" or (
-                isinstance(rec["st"], dict) and status.get("err") != rec["st"].get("err")):
+        if rec["ack"] != ver or rec["state"] != "provisioned" or \
+                err_hash(status.get("err")) != rec.get("eh", 0):
             # what the operator must see survives a reboot: a new version, a new error
             if self.audit and rec["ack"] != ver:
                 self.audit("provisioned", "%s stored version %d" % (dev, ver), True)
-            rec["ack"], rec["st"], rec["seen"], rec["state"] = ver, status, now, "provisioned"
+            rec["ack"], rec["seen"], rec["state"] = ver, now, "provisioned"
             self._pending.pop(dev, None)
-            self.store.save_device(dev, rec)
-        else:  # the same state: the status (heap, RSSI) rides on the device's next write
+            self.store.save_status(dev, rec, status)
+        else:  # the same state: the live status (heap, RSSI) is kept in RAM only
             if len(self._pending) >= _PENDING and dev not in self._pending:
                 self._pending.pop(next(iter(self._pending)))
             self._pending[dev] = status

@@ -1,45 +1,44 @@
-# The box's persistent store: fleet secrets, enrolled devices, config defaults and overrides.
+# The box's persistent store: box settings, fleet secrets, enrolled devices, config defaults and
+# overrides. This module is the store's face (what the API, the admin page and the tools call)
+# and box.json; each kind of data lives in a module of its own:
+#   store_devices.py    one fixed-size MACed record per device, updated in place (the exchanges)
+#   store_secrets.py    the devices' sealed TOTP secrets, one fixed-size entry per device
+#   store_status.py     the last status each device reported that the operator must see
+#   store_overrides.py  each device's sealed overrides, a table and streams per group file
+# and defaults.bin holds the fleet's defaults. docs/STORE.md says why an exchange costs the same
+# flash operations with 10 devices as with 1,000, and counts them.
 #
 # Sized for 1,000 devices on the ESP32's 2 MiB LittleFS, where every file takes at least one
-# 4 KB block: devices share 64 bucket files of each kind, chosen by a hash of the id, so the
-# store takes about 200 blocks however many devices there are. d/NN.json holds what changes at
-# an exchange (counters, lockout, last status: one small rewrite per auth); t/NN.json the sealed
-# TOTP secrets (written at enrolment only); o/NN.json the sealed overrides with the revision they
-# were written at, in one atomic write (a large one gets a file of its own, o/DEV.REV.bin). The
-# state's "orev" caches that revision for the exchanges; reconcile() repairs it at boot should a
-# power cut have fallen between the two writes (box.json names the device being changed). Every
-# write is atomic (Board.write_atomic) and every secret goes through the Vault. An operator's
-# change that would not fit the flash is refused before anything is written, leaving room for
-# the exchanges' own rewrites.
+# 4 KB block: devices share group files of 16 (a device's slot, given at enrolment, names its
+# group), so the store takes about 4 blocks per 16 devices. Every write is atomic
+# (Board.write_atomic, or Board.write_at, which LittleFS commits whole at close) and every
+# secret goes through the Vault. An operator's change that would not fit the flash is refused
+# before anything is written, leaving room for the exchanges' own rewrites.
 #
 # Configs are record streams (shared/records.py): defaults.bin is its revision (4 bytes) then the
 # defaults sealed as a stream under the label "defaults@REV"; overrides are sealed the same way
 # under "ov:DEV@REV". A device's version is max(defaults revision, its overrides revision); the
-# box composes its config from the two streams as it sends it (compose.py).
-import hashlib
+# box composes its config from the two streams as it sends it (compose.py). A device's record
+# caches its overrides' revision ("orev"); reconcile() repairs it at boot should a power cut
+# have fallen between the two writes (box.json names the device being changed).
 import json
 
 from configurator_fw import compose
+from configurator_fw.store_devices import GROUP, Devices, StoreError, Tampered, id_hash
+from configurator_fw.store_overrides import Overrides
+from configurator_fw.store_secrets import Secrets
+from configurator_fw.store_status import Statuses
 from shared import config, protocol, records
 from shared.records import RecordReader
 
 _DIR = "store"
 MAX_DEVICES = 1000
-_BUCKETS = 64
-_INLINE = 1024  # sealed overrides up to this size live in their bucket; larger ones in a file
 _RESERVE = 16  # blocks kept free for the exchanges' rewrites and LittleFS's metadata
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 
-class StoreError(ValueError):
-    """An operator-side request the store refuses; the message says what to do."""
-
-
-class Tampered(StoreError):
-    """A stored index entry fails its MAC: someone wrote to the box's flash."""
-
-
-_TAMPERED = {"state": "tampered", "seen": 0, "ack": 0, "ctr": -1, "st": None, "orev": 0}
+_TAMPERED = {"state": "tampered", "seen": 0, "ack": 0, "ctr": -1, "st": None, "orev": 0,
+             "ahead": 0, "ip": 0, "eh": 0}
 
 
 def valid_id(dev):
@@ -84,13 +83,6 @@ def _sizes(obj, depth, path_len=0):
     return n, size
 
 
-def bucket_of(dev):
-    """The bucket number of ``dev``: the low 6 bits of the first byte of SHA-256(dev)."""
-    return hashlib.sha256(dev.encode()).digest()[0] % _BUCKETS
-
-
-def _bucket(dev):
-    return "%02d.json" % bucket_of(dev)
 
 
 def _bytes_source(data):
@@ -106,15 +98,52 @@ def _bytes_source(data):
     return read
 
 
+class _Files:
+    """The board's file functions under store/ (what the store's modules are handed)."""
+
+    def __init__(self, board):
+        self.b = board
+
+    def read(self, name):
+        return self.b.read(_DIR + "/" + name)
+
+    def read_at(self, name, offset, n):
+        return self.b.read_at(_DIR + "/" + name, offset, n)
+
+    def write(self, name, *parts):
+        self.b.write_atomic(_DIR + "/" + name,
+                            *(p.encode() if isinstance(p, str) else p for p in parts))
+
+    write_atomic = write
+
+    def write_at(self, name, offset, data):
+        self.b.write_at(_DIR + "/" + name, offset, data)
+
+    def exists(self, name):
+        return self.b.exists(_DIR + "/" + name)
+
+    def open_read(self, name):
+        return self.b.open_read(_DIR + "/" + name)
+
+    def listdir(self, name):
+        return self.b.listdir(_DIR + "/" + name)
+
+    def remove(self, name):
+        self.b.remove(_DIR + "/" + name)
+
+
 class Store:
     def __init__(self, board, vault):
         self.b = board
         self.v = vault
         self.meta = None
         self._mk = None
-        self._count = None  # enrolled devices, counted once
-        self._state = None  # (name, dict) of the state bucket read last: auth reads, then writes
         self._drev = None  # the defaults' revision once verified (verified_defaults_rev)
+        self.files = f = _Files(board)
+        self.recs = Devices(f, vault)
+        self.secrets = Secrets(f, vault)
+        self.status = Statuses(f, vault)
+        self.over = Overrides(f)
         try:
             raw = board.read(_DIR + "/box.json")
         except OSError:
@@ -124,17 +153,17 @@ class Store:
             raise Tampered("store/box.json fails its MAC: the box's flash was written by "
                            "something other than the box; restore the store from its backup")
         self.meta = json.loads(text)
+        self.recs.load(self._name_of)
+
+    def _name_of(self, slot):
+        try:
+            return self.secrets.read(slot)[0]
+        except ValueError:
+            return None
 
     # -- files
     def _write(self, name, *parts):
-        self.b.write_atomic(_DIR + "/" + name,
-                            *(p.encode() if isinstance(p, str) else p for p in parts))
-
-    def _read_json(self, name, default):
-        try:
-            return json.loads(self.b.read(_DIR + "/" + name))
-        except OSError:
-            return default
+        self.files.write(name, *parts)
 
     def _save_meta(self):
         text = json.dumps(self.meta)
@@ -179,7 +208,7 @@ class Store:
             raise StoreError("the sealed AP's key must be 8 to 63 characters, not the fleet's")
         if not 1 <= max_clients <= 10:
             raise StoreError("max_clients must be 1 to 10 (the softAP's limit)")
-        for d in ("", "/d", "/t", "/o"):
+        for d in ("", "/d", "/t", "/s", "/o"):
             self.b.mkdir(_DIR + d)
         self._write("mk.bin", self.v.seal(master or self.b.random(32), "mk"))
         self._write("psk.bin", self.v.seal(psk.encode(), "psk"))
@@ -188,6 +217,7 @@ class Store:
         self._save_meta()
         self._put_stream("defaults.bin", "defaults", {}, 1)
         self._drev = 1
+        self.recs.load()
 
     def master_key(self):
         if self._mk is None:  # opened once: it is needed at every exchange
@@ -216,90 +246,138 @@ class Store:
         """The earliest the clock can be now: past the last time it was set and every time a
         code was accepted (a device's last step, less the one step of skew the box allows).
         Derived from the device records the exchanges write anyway: no write of its own."""
-        step = max([rec["ctr"] for _, rec in self.devices()] or [-1])
-        return max(self.meta["floor"], (step - 1) * 30)
+        return max(self.meta["floor"], (self.recs.top_ctr - 1) * 30)
 
-    # -- devices
-    def _state_bucket(self, dev, name=None):
-        name = name or "d/" + _bucket(dev)
-        if self._state is None or self._state[0] != name:
-            self._state = None  # a failed read leaves nothing stale behind
-            self._state = (name, self._read_json(name, {}))
-        return self._state
-
-    def _open_state(self, dev, entry):
-        text, tag = entry
-        if not self.v.mac_ok("state:" + dev, text, tag):
-            raise Tampered("the record of %s fails its MAC" % dev)
-        return json.loads(text)
-
-    def device(self, dev):
-        """The device's state (dict) or None; Tampered if its record fails its MAC. Its entry in
-        the bucket is its JSON text and a MAC over it under the vault (the MACed index: the
-        step counter and the overrides revision decide things, so none is taken unverified)."""
+    # -- devices: the exchange's path (api.py)
+    def lookup(self, dev):
+        """(slot, TOTP secret) of enrolled ``dev`` if it can authenticate, else None. Reads one
+        secrets entry (two if another id shares its 20-bit hash)."""
         if not valid_id(dev):
             return None
-        entry = self._state_bucket(dev)[1].get(dev)
-        return self._open_state(dev, entry) if entry is not None else None
+        for slot in self.recs.candidates(dev):
+            if self.recs.active(slot):
+                name, secret = self.secrets.read(slot)
+                if name == dev:
+                    return slot, secret
+        return None
 
-    def decoy_device(self, dev, bucket):
-        """The work of device() for an id ``dev`` the box does not know: the same checks, state
-        bucket ``bucket`` read and its first entry's MAC checked, so an unknown id costs what an
-        enrolled one does. Returns None."""
-        valid_id(dev)
-        for dev, entry in self._state_bucket(None, "d/%02d.json" % bucket)[1].items():
+    def decoy_slot(self, dev):
+        """The slot an id the box does not know reads instead: an enrolled one's, picked by the
+        id, so its files are of the same kind and size (None on an empty box)."""
+        return self.recs.active_slot(id_hash(dev) * 31 + len(dev))
+
+    def decoy_secret(self, slot):
+        """The work of lookup() for an unknown id: the secrets entry of ``slot`` read and opened.
+        Returns those bytes (someone else's secret, only ever mixed into a decoy key) or 20
+        zero bytes."""
+        if slot is not None:
             try:
-                self._open_state(dev, entry)
+                name, secret = self.secrets.read(slot)
+                if secret:
+                    return secret
+            except ValueError:
+                pass
+        return bytes(20)
+
+    def record(self, slot, dev):
+        """The record of ``dev`` in ``slot``; Tampered if it fails its MAC."""
+        name, rec = self.recs.read(slot, dev)
+        if rec is None:
+            raise Tampered("the record of %s is gone" % dev)
+        return rec
+
+    def decoy_record(self, slot):
+        """The work of record() for an unknown id: ``slot``'s record read and its MAC checked.
+        Returns None."""
+        if slot is not None:
+            try:
+                self.recs.read(slot)
             except Tampered:
                 pass
-            break
         return None
 
     def save_device(self, dev, rec):
-        """Rewrite ``dev``'s state (its bucket: one small file). The bucket as read last is
-        reused (the store is its only writer while the box runs); it changes only once written."""
-        name, bucket = self._state_bucket(dev)
-        new = dict(bucket)
-        text = json.dumps(rec)
-        new[dev] = [text, self.v.mac("state:" + dev, text)]
-        self._write(name, json.dumps(new))
-        self._state = (name, new)
+        """Rewrite ``dev``'s record in place (one fixed-size record of its group file)."""
+        self.recs.write(rec["slot"], dev, rec)
 
-    def devices(self):
-        """Every enrolled device as (id, state), one bucket file read at a time."""
-        for name in self.b.listdir(_DIR + "/d"):
-            if name.endswith(".json"):
-                for dev, entry in self._read_json("d/" + name, {}).items():
+    def save_status(self, dev, rec, status):
+        """Persist ``status`` as what the operator sees of ``dev`` after a reboot, and the
+        record ``rec`` with it (its error's hash says which error was persisted)."""
+        from configurator_fw.store_devices import err_hash
+
+        self.status.put(rec["slot"], dev, status)
+        rec["eh"] = err_hash(status.get("err")) if status else 0
+        self.save_device(dev, rec)
+
+    # -- devices: the operator's path
+    def _find(self, dev):
+        """(slot, record) of ``dev`` whatever its state, or (None, None); Tampered if its record
+        fails its MAC."""
+        if not valid_id(dev):
+            return None, None
+        for slot in self.recs.candidates(dev):
+            try:
+                name, rec = self.recs.read(slot)
+            except Tampered:
+                name = rec = None
+                if self.secrets.read(slot)[0] == dev:
+                    raise Tampered("the record of %s fails its MAC" % dev) from None
+            if name == dev:
+                return slot, rec
+        return None, None
+
+    def device(self, dev):
+        """The device's record (dict) or None; Tampered if its record fails its MAC."""
+        return self._find(dev)[1]
+
+    def devices(self, status=True):
+        """Every enrolled device as (id, record), in slot order, a group at a time; with
+        ``status`` each record has its persisted status as "st". A record that fails its MAC
+        comes as (the id its secrets entry names, or "slot-N", a "tampered" record)."""
+        g = 0
+        while True:
+            entries = self.recs.group(g)
+            if entries is None:
+                return
+            sts = self.status.group(g * GROUP) if status else {}
+            for slot, dev, rec in entries:
+                if dev is None:
                     try:
-                        yield dev, self._open_state(dev, entry)
-                    except Tampered:  # shown to the operator as such; it cannot authenticate
-                        yield dev, dict(_TAMPERED)
+                        dev = self.secrets.read(slot)[0]
+                    except ValueError:
+                        dev = None
+                    rec = dict(_TAMPERED, slot=slot)
+                    dev = dev or "slot-%d" % slot
+                rec["st"] = sts.get(dev)
+                yield dev, rec
+            g += 1
 
     def device_ids(self):
-        return sorted(dev for dev, _ in self.devices())
+        return sorted(dev for dev, _ in self.devices(False))
 
     def enroll(self, dev):
         """Enrol ``dev``: returns its bootstrap secrets (device key, TOTP secret) once."""
         if not valid_id(dev):
             raise StoreError("device id: 1-32 of A-Z a-z 0-9 - _")
-        old = self.device(dev)
+        slot, old = self._find(dev)
         if old is not None and old["state"] != "revoked":
             raise StoreError("device %s is already enrolled" % dev)
-        if self._count is None:
-            self._count = sum(1 for _ in self.devices())
-        if old is None and self._count >= MAX_DEVICES:
-            raise StoreError("the box holds at most %d devices" % MAX_DEVICES)
-        secrets = self._read_json("t/" + _bucket(dev), {})
-        self._room(2 * len(json.dumps(secrets)) + 512, "enrolling " + dev)
+        if slot is None:
+            if self.recs.used >= MAX_DEVICES:
+                raise StoreError("the box holds at most %d devices" % MAX_DEVICES)
+            slot = self.recs.used
+            if slot % GROUP == 0:  # a new group: its record, secrets and status files
+                self._room(3 * 2048, "enrolling " + dev)
         totp = self.b.random(20)
-        secrets[dev] = self.v.seal(totp, "totp:" + dev).hex()
-        self._write("t/" + _bucket(dev), json.dumps(secrets))
-        del secrets
+        self.secrets.put(slot, dev, totp)
         # overrides kept from before a revoke stay the device's: its record names their revision
-        orev = (self._overrides_entry(dev) or [0])[0]
-        self.save_device(dev, {"state": "enrolled", "seen": 0, "ack": 0, "ctr": -1, "st": None,
-                               "orev": orev})
-        self._count += old is None
+        orev = self.over.entry(slot)[0]
+        self.save_device(dev, {"state": "enrolled", "seen": 0, "ack": 0, "ctr": -1,
+                               "orev": orev, "slot": slot})
+        if old is None:
+            self.recs.add(dev, slot)
+        else:
+            self.status.put(slot, dev, None)
         return {"dev": dev, "dk": protocol.device_key(self.master_key(), dev), "totp": totp}
 
     def rekey(self, dev):
@@ -312,39 +390,26 @@ class Store:
         return self.enroll(dev)
 
     def flash(self):
-        """Flash use: blocks free and in all, and how many more devices fit (each adds ~0.5 KB
-        to the bucket files; overrides take more)."""
+        """Flash use: blocks free and in all, and how many more devices fit."""
         free, block = self.b.free_blocks()
-        if self._count is None:
-            self._count = sum(1 for _ in self.devices())
-        room = max(0, free - _RESERVE) * block // 512
-        return {"free": free, "block": block, "devices": self._count,
-                "more": max(0, min(MAX_DEVICES - self._count, room))}
+        n = self.recs.count()
+        room = max(0, free - _RESERVE) * block // 4096 * GROUP // 4  # 4 blocks a group
+        return {"free": free, "block": block, "devices": n,
+                "more": max(0, min(MAX_DEVICES - self.recs.used, room))}
 
     def totp_secret(self, dev):
-        box = self._read_json("t/" + _bucket(dev), {})[dev]
-        return bytes(self.v.open(bytes.fromhex(box), "totp:" + dev))
-
-    def decoy_secret(self, bucket):
-        """The work of totp_secret() for an id the box does not know: read secrets bucket
-        ``bucket`` and open its first entry. Returns those bytes (someone else's secret, only
-        ever mixed into a decoy key) or 20 zero bytes for an empty bucket."""
-        for dev, box in self._read_json("t/%02d.json" % bucket, {}).items():
-            try:
-                return bytes(self.v.open(bytes.fromhex(box), "totp:" + dev))
-            except ValueError:
-                break
-        return bytes(20)
+        found = self.lookup(dev)
+        if found is None:
+            raise KeyError(dev)
+        return found[1]
 
     def revoke(self, dev):
-        """Revoke ``dev`` for good: its TOTP secret is erased and its state says "revoked", so
+        """Revoke ``dev`` for good: its TOTP secret is erased and its record says "revoked", so
         neither factor it holds opens anything again (enrol it anew to bring it back)."""
-        rec = self.device(dev)
+        slot, rec = self._find(dev)
         if rec is None:
             raise StoreError("no device %s" % dev)
-        secrets = self._read_json("t/" + _bucket(dev), {})
-        if secrets.pop(dev, None) is not None:
-            self._write("t/" + _bucket(dev), json.dumps(secrets))
+        self.secrets.erase(slot)
         rec["state"] = "revoked"
         self.save_device(dev, rec)
 
@@ -395,44 +460,37 @@ class Store:
         sealed = self.v.reader("defaults@%d" % rev, f.readinto)
         return rev, RecordReader(sealed.readinto), sealed, f
 
-    def _overrides_entry(self, dev):
-        """[revision, hex of the sealed overrides or the name of their file] or None."""
-        return self._read_json("o/" + _bucket(dev), {}).get(dev)
-
-    def open_overrides(self, dev):
+    def open_overrides(self, dev, slot=None):
         """(revision, RecordReader, SealReader or None, file or None) over ``dev``'s overrides
-        (none: an empty stream); a large one is read from its file as it goes."""
-        entry = self._overrides_entry(dev)
-        if entry is None:
+        (none: an empty stream), read from the flash as it goes."""
+        if slot is None:
+            slot = self._find(dev)[0]
+        rev, src, f = self.over.open(slot) if slot is not None else (0, None, None)
+        if not rev:
             return 0, RecordReader(_bytes_source(b"")), None, None
-        rev, box = entry
-        f = None
-        if box.endswith(".bin"):
-            f = self.b.open_read(_DIR + "/o/" + box)
-            src = f.readinto
-        else:
-            src = _bytes_source(bytes.fromhex(box))
         sealed = self.v.reader("ov:%s@%d" % (dev, rev), src)
         return rev, RecordReader(sealed.readinto), sealed, f
 
     def reconcile(self):
         """At boot, after a change of overrides that a power cut interrupted: the device's cached
-        overrides revision as its bucket says, and no file of it left over. box.json names that
-        device from the start of the change (bump) to here. Returns how many were repaired."""
+        overrides revision as its group's table says, and no file of it left over. box.json
+        names that device from the start of the change (bump) to here. Returns how many were
+        repaired."""
         dev = self.meta.get("pending")
         if not dev:
             return 0
-        entry = self._overrides_entry(dev)
-        rec = self.device(dev)
+        slot, rec = self._find(dev)
         fixed = 0
-        if rec is not None and rec["orev"] != (entry[0] if entry else 0):
-            rec["orev"] = entry[0] if entry else 0
-            self.save_device(dev, rec)
-            fixed = 1
-        keep = entry[1] if entry else None
-        for name in self.b.listdir(_DIR + "/o"):
-            if name.startswith(dev + ".") and name.endswith(".bin") and name != keep:
-                self.b.remove(_DIR + "/o/" + name)
+        if rec is not None:
+            rev, _, n = self.over.entry(slot)
+            if rec["orev"] != rev:
+                rec["orev"] = rev
+                self.save_device(dev, rec)
+                fixed = 1
+            keep = "o/%d.%d.bin" % (slot, rev) if rev and n == 0xFFFFFFFF else None
+            for name in self.over.own_files(slot):
+                if name != keep:
+                    self.files.remove(name)
         del self.meta["pending"]
         self._save_meta()
         return fixed
@@ -448,19 +506,21 @@ class Store:
     def overrides(self, dev):
         _, reader, sealed, f = self.open_overrides(dev)
         out = {}
-        while True:  # a patch holds DELETEs: rebuild it as the JSON object it came from
-            r = reader.next()
-            if r is None:
-                break
-            kind, path, _ = r
-            value = {} if kind == records.OBJECT else None
-            if kind == records.VALUE:
-                value = json.loads(reader.value())
-            records._put(out, path, value)
-        if sealed:
-            sealed.verify()
-        if f:
-            f.close()
+        try:
+            while True:  # a patch holds DELETEs: rebuild it as the JSON object it came from
+                r = reader.next()
+                if r is None:
+                    break
+                kind, path, _ = r
+                value = {} if kind == records.OBJECT else None
+                if kind == records.VALUE:
+                    value = json.loads(reader.value())
+                records._put(out, path, value)
+            if sealed:
+                sealed.verify()
+        finally:
+            if f:
+                f.close()
         return out
 
     def config(self, dev):
@@ -503,8 +563,9 @@ class Store:
         if not isinstance(defaults, dict):
             raise StoreError("defaults must be a JSON object")
         size = self._check("a device without overrides", defaults, {})
-        for dev in self.device_ids():
-            self._check(dev, defaults, self.overrides(dev))
+        for dev, rec in self.devices(False):
+            if rec["orev"]:
+                self._check(dev, defaults, self.overrides(dev))
         self._room(size + 64, "the defaults")
         rev = self.bump()
         self._drev = None
@@ -516,7 +577,7 @@ class Store:
         box's and refuse its configs (no rollback). Re-issue the defaults, unchanged, at a
         revision above every version a device acknowledged or reported; returns it."""
         top = 0
-        for _, rec in self.devices():
+        for _, rec in self.devices(False):
             top = max(top, rec["ack"], rec.get("ahead", 0))
         if top >= self.meta["rev"]:
             self.meta["rev"] = top
@@ -525,7 +586,7 @@ class Store:
 
     def set_overrides(self, dev, overrides):
         """Replace ``dev``'s overrides ({} clears them); that device's version moves on."""
-        rec = self.device(dev)
+        slot, rec = self._find(dev)
         if rec is None:
             raise StoreError("no device %s: enrol it first" % dev)
         if not isinstance(overrides, dict):
@@ -535,29 +596,19 @@ class Store:
             recs = compose.flatten(overrides, True)
         except records.RecordError as e:
             raise StoreError("overrides of %s: %s" % (dev, e)) from None
-        bucket_name = "o/" + _bucket(dev)
-        bucket = self._read_json(bucket_name, {})
         n = sum(5 + len(p) + len(v) for p, _, v in recs)
         size = 1 + 16 + (n // 16 + 1) * 16 + 32  # sealed: version, IV, padded records, tag
-        self._room(size * 2 + len(json.dumps(bucket)), "the overrides of " + dev)
+        self._room(size * 2 + 16 * 1024, "the overrides of " + dev)
         if self.meta.get("pending"):
             self.reconcile()
         rev = self.bump(dev)
         label = "ov:" + dev
-        old = bucket.get(dev)
-        if size > _INLINE:  # a file of its own, sealed straight into it
-            fname = "%s.%d.bin" % (dev, rev)
-            self._write("o/" + fname, lambda write: self._seal_records(recs, label, rev, write))
-            bucket[dev] = [rev, fname]
-        else:  # small: its bytes in the bucket
-            sealed = []
-            self._seal_records(recs, label, rev, lambda b: sealed.append(bytes(b)))
-            bucket[dev] = [rev, b"".join(sealed).hex()]
-        # content and revision change together, in this one atomic write
-        self._write(bucket_name, json.dumps(bucket))
-        if old and old[1].endswith(".bin"):
-            self.b.remove(_DIR + "/o/" + old[1])
+        # content and revision change together, in one atomic write of the group's file
+        gone = self.over.put(slot, rev, lambda write: self._seal_records(recs, label, rev, write),
+                             size)
         rec["orev"] = rev
         self.save_device(dev, rec)
+        if gone:
+            self.files.remove(gone)
         del self.meta["pending"]  # landed whole
         self._save_meta()

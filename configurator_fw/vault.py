@@ -124,6 +124,10 @@ class Vault:
         ``label`` names what and whose it is."""
         return protocol.mac(self._mac, label, text).hex()
 
+    def index_key(self):
+        """The key of the store's MACs (fixed-size records MAC with it directly)."""
+        return self._mac
+
     def mac_ok(self, label, text, tag):
         return protocol.mac_ok(self._mac, tag, label, text)
 

@@ -24,6 +24,8 @@ class FsBoard(Board):
     def __init__(self, root):
         self.root = str(root)
 
+    write_at = Board.write_at_copy  # a host filesystem: no copy-on-write
+
     def random(self, n):
         return os.urandom(n)
 

@@ -37,7 +37,8 @@ def test_full_exchange_then_unchanged(api):
     assert json.loads(cfg) == {"wifi": wifi, "name": "boiler",
                                "mqtt": {"host": "m", "port": 8883, "user": "s1"}}
     rec = api.store.device("sensor-1")
-    assert (rec["ack"], rec["state"], rec["st"]) == (ver, "provisioned", {"fw": "host"})
+    assert (rec["ack"], rec["state"]) == (ver, "provisioned")
+    assert api.store.status.get(rec["slot"], "sensor-1") == {"fw": "host"}
     assert d.exchange(T0 + 30, have=ver) == (ver, None)  # unchanged: nothing downloaded
 
 

@@ -155,14 +155,19 @@ def test_a_16k_config_is_accepted(tmp_path):
     assert len(store.config("big")[1]) == protocol.MAX_CONFIG
 
 
-def test_devices_share_bucket_files_and_secrets_are_sealed(tmp_path):
+def test_devices_share_fixed_size_group_files_and_secrets_are_sealed(tmp_path):
+    from configurator_fw.store_devices import GROUP, RECORD
+    from configurator_fw.store_secrets import ENTRY
+
     store, boot = new_store(tmp_path, ["d%03d" % i for i in range(200)])
-    for kind in ("d", "t"):
-        files = list((tmp_path / "store" / kind).iterdir())
-        assert 50 <= len(files) <= 64  # 64 buckets at most, however many devices
+    for kind, size in (("d", RECORD), ("t", ENTRY)):
+        files = sorted((tmp_path / "store" / kind).iterdir())
+        assert len(files) == -(-200 // GROUP)  # a file per 16 devices
+        assert {p.stat().st_size for p in files} == {GROUP * size}  # each at its full size
     assert sorted(store.device_ids()) == sorted(boot)
     rec = store.device("d007")
-    assert set(rec) == {"state", "seen", "ack", "ctr", "st", "orev"}
+    assert set(rec) == {"state", "seen", "ack", "ctr", "orev", "ahead", "ip", "eh", "slot"}
+    assert rec["slot"] == 7  # slots are given in enrolment order
     secret = store.totp_secret("d007")
     assert secret == boot["d007"]["totp"]
     everything = b"".join(p.read_bytes() for p in (tmp_path / "store").rglob("*") if p.is_file())
@@ -225,40 +230,46 @@ def test_large_overrides_get_a_file_of_their_own_and_small_ones_stay_in_the_buck
     store.set_overrides("small", {"name": "s"})
     store.set_overrides("large", {"app": {"blob": "x" * 3000}})
     files = {p.name for p in (tmp_path / "store" / "o").iterdir()}
-    assert any(f.startswith("large.") and f.endswith(".bin") for f in files)
-    assert not any(f.startswith("small.") for f in files)
+    assert any(f.startswith("1.") and f.endswith(".bin") for f in files)  # slot 1's own
+    assert not any(f.startswith("0.") for f in files)
     assert json.loads(reopen(store).config("large")[1])["app"]["blob"] == "x" * 3000
+    assert json.loads(reopen(store).config("small")[1]) == {"name": "s"}
     store.set_overrides("large", {"name": "now small"})  # the old file goes with the change
-    assert not any(p.name.startswith("large.") for p in (tmp_path / "store" / "o").iterdir())
+    assert not any(p.name.startswith("1.") for p in (tmp_path / "store" / "o").iterdir())
+    assert json.loads(reopen(store).config("small")[1]) == {"name": "s"}  # its neighbour kept
+    assert json.loads(reopen(store).config("large")[1]) == {"name": "now small"}
 
 
 # -- a tamper-evident store (PROTOCOL.md s.5.1) and a vault that never loses its key
 
 
-def _edit_entry(root, dev, change):
-    from configurator_fw.store import _bucket
+def _edit_entry(root, slot, change):
+    from configurator_fw.store_devices import GROUP, RECORD
 
-    path = root / "store" / "d" / _bucket(dev)
-    bucket = json.loads(path.read_text())
-    bucket[dev][0] = change(bucket[dev][0])
-    path.write_text(json.dumps(bucket))
+    path = root / "store" / "d" / ("%02d.bin" % (slot // GROUP))
+    raw = bytearray(path.read_bytes())
+    rec = raw[slot % GROUP * RECORD:(slot % GROUP + 1) * RECORD]
+    change(rec)
+    raw[slot % GROUP * RECORD:(slot % GROUP + 1) * RECORD] = rec
+    path.write_bytes(bytes(raw))
 
 
 @pytest.mark.parametrize("change", [
-    lambda text: text.replace('"ctr": -1', '"ctr": 99999999'),  # move the step counter
-    lambda text: text.replace('"orev": 0', '"orev": 7'),  # claim another overrides revision
-    lambda text: text.replace('"enrolled"', '"provisioned"'),
+    lambda rec: rec.__setitem__(slice(34, 38), (99999999).to_bytes(4, "big")),  # step counter
+    lambda rec: rec.__setitem__(slice(46, 50), (7).to_bytes(4, "big")),  # overrides revision
+    lambda rec: rec.__setitem__(0, 2),  # "enrolled" made "provisioned"
+    lambda rec: rec.__setitem__(79, rec[79] ^ 1),  # the MAC itself
 ])
 def test_an_edited_device_record_fails_its_mac_and_touches_no_other_device(tmp_path, change):
     from configurator_fw.api import DeviceApi
-    from configurator_fw.store import Tampered, _bucket
+    from configurator_fw.store import Tampered
     from hostbox import HELLO, T0, HostDevice
 
     devs = ["d%03d" % i for i in range(200)]
     store, boot = new_store(tmp_path, devs)
     victim = devs[0]
-    neighbour = next(d for d in devs[1:] if _bucket(d) == _bucket(victim))  # same bucket file
-    _edit_entry(tmp_path, victim, change)
+    neighbour = devs[1]  # the same group file
+    _edit_entry(tmp_path, store.device(victim)["slot"], change)
     store = reopen(store)
     with pytest.raises(Tampered):
         store.device(victim)

@@ -93,6 +93,27 @@ class Board:
             f.flush()
         os.rename(tmp, self.path(name))
 
+    def read_at(self, name, offset, n):
+        """``n`` bytes of file ``name`` from ``offset`` (fewer at its end); OSError if absent."""
+        with open(self.path(name), "rb") as f:
+            f.seek(offset)
+            return f.read(n)
+
+    def write_at(self, name, offset, data):
+        """Overwrite ``data`` at ``offset`` inside file ``name``, which keeps its size. LittleFS
+        writes a file copy-on-write and commits it at close: a power loss leaves the old bytes
+        or the new, whole (docs/STORE.md). A board whose filesystem does not (a host's) uses
+        write_atomic instead."""
+        with open(self.path(name), "r+b") as f:
+            f.seek(offset)
+            f.write(data)
+
+    def write_at_copy(self, name, offset, data):
+        """write_at for a filesystem that is not copy-on-write: the file rewritten atomically."""
+        old = bytearray(self.read(name))
+        old[offset:offset + len(data)] = data
+        self.write_atomic(name, old)
+
     def append(self, name, data):
         """Append ``data`` to file ``name`` (LittleFS: a power cut loses at most this append,
         never what was there)."""

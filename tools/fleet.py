@@ -44,6 +44,8 @@ class HostBoard(Board):
     def __init__(self, root):
         self.root = str(root)
 
+    write_at = Board.write_at_copy  # a host filesystem: no copy-on-write
+
     def random(self, n):
         return secrets.token_bytes(n)
 

@@ -1,0 +1,219 @@
+# Device records: one fixed-size record per enrolled device, in group files of GROUP records,
+# each updated in place. What an exchange reads and writes is one record of one group file,
+# and a group file has the same size whether one of its records is used or all: the cost of an
+# exchange does not depend on how many devices are enrolled (docs/STORE.md counts it at the
+# flash). A device's slot is given at enrolment, in order, and kept for good (a revoked device
+# keeps it: enrolling it again reuses it).
+#
+# A record (RECORD bytes): state, id length, id (32 bytes, zero padded), seven big-endian
+# 32-bit fields (TOTP step + 1, last seen, version acknowledged, overrides revision, version a
+# device said it holds above the box's, its last IP, a hash of its last error), then a 16-byte
+# MAC over the slot number, the id and those bytes under the vault. A record moved to another
+# slot, edited, or taken from another device fails its MAC: Tampered, for that device alone.
+import hashlib
+
+from shared import ct, protocol
+
+GROUP = 16
+RECORD = 80
+_BODY = 64
+_FIELDS = ("ctr", "seen", "ack", "orev", "ahead", "ip", "eh")
+STATES = ("", "enrolled", "provisioned", "revoked")
+MAX_SLOTS = 1024  # the index packs a slot in 10 bits
+_ZERO = bytes(RECORD)
+
+
+class StoreError(ValueError):
+    """An operator-side request the store refuses; the message says what to do."""
+
+
+class Tampered(StoreError):
+    """A stored record fails its MAC: someone wrote to the box's flash."""
+
+
+def id_hash(dev):
+    """20 bits of SHA-256(dev): with a slot's 10 bits, one small int per device in RAM."""
+    d = hashlib.sha256(dev.encode()).digest()
+    return (d[0] << 12) | (d[1] << 4) | (d[2] >> 4)
+
+
+def err_hash(err):
+    """A 32-bit hash of a device's reported error (0 for none): the record says whether a new
+    status carries a new error without the status being read."""
+    if err is None:
+        return 0
+    return int.from_bytes(hashlib.sha256(str(err).encode()).digest()[:4], "big") | 1
+
+
+def group_file(slot):
+    return "d/%02d.bin" % (slot // GROUP)
+
+
+def _u32(v):
+    return (v & 0xFFFFFFFF).to_bytes(4, "big")
+
+
+def _i32(b, i):
+    return int.from_bytes(b[i:i + 4], "big")
+
+
+class Devices:
+    """The records, through ``files`` (the store's file functions) and ``vault``; an index in
+    RAM (4 bytes per device) finds a device's slot without reading a file."""
+
+    def __init__(self, files, vault):
+        self.f = files
+        self.v = vault
+        self._index = []  # sorted id_hash << 10 | slot, small ints
+        self._active = bytearray(MAX_SLOTS // 8)  # slots that can authenticate
+        self.used = 0  # slots given out: the next device gets this one
+        self.top_ctr = -1  # the highest TOTP step any device has used (the clock's floor)
+
+    # -- the record's bytes
+    def _tag(self, slot, dev, body):
+        return protocol.mac(self.v.index_key(), "dev", slot, dev, body)[:16]
+
+    def pack(self, slot, dev, rec):
+        d = dev.encode()
+        body = bytearray(_BODY)
+        body[0] = STATES.index(rec["state"])
+        body[1] = len(d)
+        body[2:2 + len(d)] = d
+        vals = (rec["ctr"] + 1, rec["seen"], rec["ack"], rec["orev"], rec.get("ahead", 0),
+                rec.get("ip", 0), rec.get("eh", 0))
+        for i, v in enumerate(vals):
+            body[34 + 4 * i:38 + 4 * i] = _u32(v)
+        return bytes(body) + self._tag(slot, dev, bytes(body))
+
+    def unpack(self, slot, raw, dev=None):
+        """(id, record dict) of a record's bytes; Tampered if its MAC fails (or it names another
+        id than ``dev``); (None, None) for a slot never used."""
+        if len(raw) != RECORD:
+            raise Tampered("the record in slot %d is cut short" % slot)
+        raw = bytes(raw)
+        if raw == _ZERO:
+            return None, None
+        body = raw[:_BODY]
+        n = body[1]
+        try:
+            name = body[2:2 + n].decode() if 0 < n <= 32 else None
+        except UnicodeError:
+            name = None
+        if name is None or body[0] >= len(STATES) or body[0] == 0 or (dev and name != dev) \
+                or not ct.equal(self._tag(slot, name, body), raw[_BODY:]):
+            raise Tampered("the record of %s fails its MAC" % (dev or "slot %d" % slot))
+        rec = {"state": STATES[body[0]], "slot": slot}
+        for i, k in enumerate(_FIELDS):
+            rec[k] = _i32(body, 34 + 4 * i)
+        rec["ctr"] -= 1
+        return name, rec
+
+    # -- files
+    def read(self, slot, dev=None):
+        raw = self.f.read_at(group_file(slot), (slot % GROUP) * RECORD, RECORD)
+        return self.unpack(slot, raw, dev)
+
+    def write(self, slot, dev, rec):
+        """Rewrite one record in place: the group file keeps its size (LittleFS copies the block
+        and commits it whole at close, so a power cut leaves the old record or the new one)."""
+        name = group_file(slot)
+        if not self.f.exists(name):  # a new group: made at its full size once
+            self.f.write(name, bytes(GROUP * RECORD))
+        self.f.write_at(name, (slot % GROUP) * RECORD, self.pack(slot, dev, rec))
+        self.top_ctr = max(self.top_ctr, rec["ctr"])
+        self._set_active(slot, rec["state"] in ("enrolled", "provisioned"))
+
+    def _set_active(self, slot, on):
+        if on:
+            self._active[slot >> 3] |= 1 << (slot & 7)
+        else:
+            self._active[slot >> 3] &= ~(1 << (slot & 7)) & 0xFF
+
+    def active(self, slot):
+        return bool(self._active[slot >> 3] & (1 << (slot & 7)))
+
+    # -- the index
+    def group(self, g):
+        """[(slot, id, record)] of group ``g``'s used slots, read in one go; a record that fails
+        its MAC comes as (slot, None, the Tampered error). None past the last group."""
+        try:
+            raw = self.f.read("d/%02d.bin" % g)
+        except OSError:
+            return None
+        out = []
+        mv = memoryview(raw)
+        for i in range(GROUP):
+            slot = g * GROUP + i
+            try:
+                dev, rec = self.unpack(slot, mv[i * RECORD:(i + 1) * RECORD])
+            except Tampered as e:
+                out.append((slot, None, e))
+                continue
+            if dev is not None:
+                out.append((slot, dev, rec))
+        return out
+
+    def load(self, name_of=None):
+        """Read every record once (at boot): the index, the slots in use, the highest TOTP
+        step taken. A record that fails its MAC keeps its slot (never given out again) and is
+        indexed under the id ``name_of(slot)`` gives, if any, so it shows as tampered."""
+        idx = []
+        used = 0
+        top = -1
+        for g in range((MAX_SLOTS + GROUP - 1) // GROUP):
+            entries = self.group(g)
+            if entries is None:
+                break
+            for slot, dev, rec in entries:
+                used = slot + 1
+                if dev is None:
+                    dev = name_of(slot) if name_of else None
+                    if dev:
+                        idx.append(id_hash(dev) << 10 | slot)
+                    continue
+                idx.append(id_hash(dev) << 10 | slot)
+                self._set_active(slot, rec["state"] in ("enrolled", "provisioned"))
+                top = max(top, rec["ctr"])
+        idx.sort()
+        self._index = idx
+        self.used = used
+        self.top_ctr = top
+
+    def add(self, dev, slot):
+        self._index.append(id_hash(dev) << 10 | slot)
+        self._index.sort()
+        self.used = max(self.used, slot + 1)
+
+    def candidates(self, dev):
+        """The slots whose id shares ``dev``'s 20-bit hash (usually none or one), from RAM."""
+        h = id_hash(dev) << 10
+        k = self._index
+        lo, hi = 0, len(k)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if k[mid] < h:
+                lo = mid + 1
+            else:
+                hi = mid
+        out = []
+        while lo < len(k) and k[lo] >> 10 == h >> 10:
+            out.append(k[lo] & 0x3FF)
+            lo += 1
+        return out
+
+    def count(self):
+        return len(self._index)
+
+    def active_slot(self, key):
+        """An active slot picked by ``key`` (an int): the decoy's, for an id the box does not
+        know; None if no device can authenticate."""
+        n = self.used
+        for i in range(n):
+            s = (key + i) % n
+            if self.active(s):
+                return s
+        return None
+
+    def slots(self):
+        """Every slot in use, in order."""
+        return range(self.used)
