@@ -20,6 +20,7 @@ class Response:
         self.retry = None  # Retry-After, seconds
         self.json_body = False
         self.left = None  # bytes of body still to come; None: until the box closes
+        self.chunk = -1  # a chunked body's bytes left in this chunk; -1: not chunked
 
     def _head(self):
         s = self._s
@@ -46,12 +47,52 @@ class Response:
                 self.retry = min(int(v), 3600) if v.isdigit() and len(v) < 9 else None
             elif k == b"content-type":
                 self.json_body = v.startswith(b"application/json")
+            elif k == b"transfer-encoding":
+                if v.lower() != b"chunked":
+                    raise HttpError("bad Transfer-Encoding")
+                self.chunk = 0
         raise HttpError("too many headers")
+
+    def _size(self):
+        """The next chunk's size (a chunked body: the config); its end must be there, so a body
+        cut short raises instead of reading as complete."""
+        line = self._s.readline(MAX_LINE)
+        if not line.endswith(b"\n"):
+            raise HttpError("response truncated")
+        try:
+            n = int(line.split(b";")[0].strip(), 16)
+        except ValueError:
+            raise HttpError("bad chunk size") from None
+        if n == 0:  # the last chunk, then trailers (none) and the blank line
+            for _ in range(MAX_HEADERS + 1):
+                h = self._s.readline(MAX_LINE)
+                if not h.endswith(b"\n"):
+                    raise HttpError("response truncated")
+                if h in (b"\r\n", b"\n"):
+                    self.left = 0
+                    return 0
+            raise HttpError("too many trailers")
+        return n
 
     def readinto(self, buf):
         """Up to len(buf) more bytes of the body; 0 at its end."""
         if self.left == 0:
             return 0
+        if self.chunk >= 0:
+            if self.chunk == 0:
+                self.chunk = self._size()
+                if not self.chunk:
+                    return 0
+            mv = memoryview(buf)
+            if self.chunk < len(mv):
+                mv = mv[: self.chunk]
+            n = self._s.readinto(mv)
+            if not n:
+                raise HttpError("response truncated")
+            self.chunk -= n
+            if not self.chunk and self._s.readline(MAX_LINE) not in (b"\r\n", b"\n"):
+                raise HttpError("bad chunk end")
+            return n
         mv = memoryview(buf)
         if self.left is not None and self.left < len(mv):
             mv = mv[: self.left]

@@ -256,21 +256,22 @@ class DeviceApi:
 
     def _stream(self, dev, rec, sid, sk, ver):
         """The config answer's body, made as it is sent: ver (4 bytes) then the device's config
-        (defaults composed with its overrides) sealed as a stream under the session key. The
-        stored streams are verified as they are read, and the overrides' revision against the
-        device's MACed record; if anything fails, the answer stops before its last block and
-        tag, so the device stores nothing."""
-        yield ver.to_bytes(4, "big")
+        (defaults composed with its overrides) sealed as a stream under the session key. Its
+        files are opened and its buffers made before the first piece is given, so a box short
+        of memory fails there, before the answer's head (app.py answers 503). The stored
+        streams are verified as they are read, and the overrides' revision against the
+        device's MACed record; if anything fails, the generator raises before the last block
+        and tag: the transport cuts the answer off and the device stores nothing."""
         out = []
         rev, d_reader, d_sealed, f = self.store.open_defaults()
         o_file = None
         try:
-            orev, o_reader, o_sealed, o_file = self.store.open_overrides(dev)
+            orev, o_reader, o_sealed, o_file = self.store.open_overrides(dev, rec["slot"])
             if rev != self.store.verified_defaults_rev() or orev != rec["orev"]:
-                self.log("cfgbox: store: revisions of %s differ from its record" % dev)
-                return
+                raise Tampered("the revisions of %s differ from its record" % dev)
             w = SealWriter(SealKey(sk), protocol.tr("cfgbox/2 cfg", sid, dev, ver),
                            lambda b: out.append(bytes(b)))
+            yield ver.to_bytes(4, "big")
             for _ in compose(d_reader, o_reader, w.write):
                 while out:  # a piece at a time: nothing of the config is gathered
                     yield out.pop(0)

@@ -3,6 +3,7 @@ import asyncio
 import json
 
 from microdot import Microdot
+from microdot.microdot import Response
 
 from shared import protocol
 
@@ -34,11 +35,25 @@ class _Slots:
         self.busy.pop(key, None)
         self.event.set()
 
-    def guard(self, stream):
+    def guard(self, stream, first):
         try:
+            yield first
             yield from stream
         finally:
             self.give(id(stream))
+
+
+class Chunked(Response):
+    """A config answer: HTTP/1.1 with its body in chunks, so a stream cut short (memory, a
+    store check that failed, a deadline) reaches the device without its last chunk, which it
+    tells from a complete body (PROTOCOL.md s.3.3). The device's request is HTTP/1.1."""
+
+    async def write(self, stream):
+        await stream.awrite(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        for piece in self.body:
+            await stream.awrite(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        await stream.awrite(b"0\r\n\r\n")
 
 
 def _json_error(status, msg, headers=None):
@@ -147,7 +162,17 @@ def make_app(box, clock, log=print):
             h.update(headers)
         if not isinstance(out, dict):  # a config streamed as it is made (api.DeviceApi._stream)
             await slots.take(id(out), clock)
-            return slots.guard(out), status, h
+            try:  # its files opened and buffers made: before the head, or a 503 instead
+                first = next(out)
+            except MemoryError:
+                slots.give(id(out))
+                out.close()
+                log("cfgbox: out of memory starting a config stream; 503 before its head")
+                return _json_error(503, "busy", {"Retry-After": "2"})
+            except BaseException:
+                slots.give(id(out))
+                raise
+            return Chunked(slots.guard(out, first), status, h)
         return json.dumps(out), status, h
 
     for path in (protocol.HELLO, protocol.AUTH, protocol.CONFIG, protocol.ACK):

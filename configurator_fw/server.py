@@ -106,6 +106,19 @@ def body_length(method, headers, cap=None):
     return int(cl)
 
 
+class _Sent:
+    """The connection's writer, noting in ``entry`` once the first byte of an answer went out:
+    after that an error can only cut the answer off (close), never patch another status in."""
+
+    def __init__(self, writer, entry):
+        self.w = writer
+        self.entry = entry
+
+    async def awrite(self, data):
+        self.entry[3] = True
+        await self.w.awrite(data)
+
+
 class Server:
     """Serves ``app`` (a Microdot app) with the limits above; ``log`` takes one-line messages."""
 
@@ -140,7 +153,8 @@ class Server:
             await writer.wait_closed()
             return
         task = asyncio.current_task()
-        entry = [time.ticks_add(time.ticks_ms(), REQUEST_MS), station, True]
+        # deadline (ticks), station, still reading its request, an answer's first byte sent
+        entry = [time.ticks_add(time.ticks_ms(), REQUEST_MS), station, True, False]
         self.conns[task] = entry
         try:
             await self._one(reader, writer, addr, entry)
@@ -149,11 +163,14 @@ class Server:
         except (asyncio.CancelledError, EOFError, OSError):
             pass  # deadline, eviction, or the peer went away: nothing to answer
         except MemoryError:
-            self.log("cfgbox: out of memory serving %s" % station)
-            await self._send(writer, _error_bytes(503, "busy"))
+            self.log("cfgbox: out of memory serving %s%s" % (station, self._cut(entry)))
+            if not entry[3]:
+                await self._send(writer, _error_bytes(503, "busy"))
         except Exception as e:  # noqa: BLE001 - the server outlives any request
-            self.log("cfgbox: %s serving %s: %s" % (type(e).__name__, station, e))
-            await self._send(writer, _error_bytes(503, "unavailable"))
+            self.log("cfgbox: %s serving %s: %s%s" % (type(e).__name__, station, e,
+                                                      self._cut(entry)))
+            if not entry[3]:
+                await self._send(writer, _error_bytes(503, "unavailable"))
         finally:
             self.conns.pop(task, None)
             if self.big is task:
@@ -162,6 +179,10 @@ class Server:
                 await writer.wait_closed()
             except OSError:
                 pass
+
+    @staticmethod
+    def _cut(entry):
+        return "; its answer was cut off" if entry[3] else ""
 
     async def _send(self, writer, data):
         try:
@@ -203,7 +224,7 @@ class Server:
         del body
         res = await self.app.dispatch_request(req)
         try:
-            await res.write(writer)
+            await res.write(_Sent(writer, entry))
         finally:
             # a body cut short (deadline, a peer gone, memory) is closed here, so a config
             # stream gives back its slot and its files now, not when its slot expires

@@ -7,7 +7,7 @@ import json
 from configurator_fw.store_devices import GROUP
 
 KEYS = ("fw", "ver", "err", "heap", "rssi", "ssid", "app")  # what the admin page shows
-MAX_TEXT = 64  # a reported string longer than this is cut
+MAX_TEXT = 96  # a reported string longer than this is cut
 
 
 def group_file(slot):
@@ -18,13 +18,14 @@ def trim(status):
     """What is kept of a device's status: the keys the operator sees, strings cut short."""
     out = {}
     for k in KEYS:
-        v = status.get(k)
+        if k not in status:
+            continue
+        v = status[k]
         if isinstance(v, str):
             v = v[:MAX_TEXT]
         elif not (v is None or isinstance(v, (int, float, bool))):
             v = str(v)[:MAX_TEXT]
-        if v is not None:
-            out[k] = v
+        out[k] = v
     return out
 
 
