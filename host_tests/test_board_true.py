@@ -258,3 +258,20 @@ def test_ten_stations_at_once_with_16k_configs_on_a_box_at_110k(tmp_path):
     assert all("STATUS ok" in o for o in outs), outs
     assert "MemoryError" not in f.box_log_text() and "Traceback" not in f.box_log_text()
     assert all(f.stored_config(n) == BIG for n in names)
+
+
+def test_an_exchange_costs_the_same_flash_operations_with_10_and_1000_devices(tmp_path,
+                                                                              thousand):
+    """Item 1 of "a thousand devices": counted at the emulated flash (every program and erase
+    LittleFS asks for), in steady state, an exchange's cost does not grow with the fleet. The
+    bucket design before it programmed 5.1 pages with 10 devices and 23.6 with 1,000."""
+    from flashcount import fleet_of, per_exchange
+
+    small = per_exchange(fleet_of(tmp_path, 10))
+    big = per_exchange(thousand)
+    for kind in ("unchanged", "download"):
+        (p10, e10), (p1k, e1k) = small[kind], big[kind]
+        assert p1k <= p10 * 1.05 + 0.5 and e1k <= e10 * 1.05 + 0.05, (kind, small, big)
+        # one fixed-size record rewritten in place: its group file (1,280 B: 10 programs of
+        # 128 B) copied to a fresh block (one erase), and the directory's commit
+        assert 10 <= p10 <= 13 and 0.9 <= e10 <= 1.1, (kind, small)

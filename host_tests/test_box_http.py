@@ -278,3 +278,98 @@ def test_one_connection_at_a_time_may_send_a_head_past_1_kb(box):
                                                                  "X-Pad2": "p" * 480})[0] == 200
     assert req(box.port, "GET", "/admin/api/session", headers={
         "X-Pad%d" % i: "p" * 480 for i in range(5)})[0] == 413  # past 2 KB: never
+
+
+FAILING_STREAM_MAIN = b"""
+# main.py for this test: config streams 1 and 3 run out of memory after their head and five
+# pieces, stream 2 cannot start for memory, the others are whole
+from configurator_fw import api, box
+calls = [0]
+_stream = api.DeviceApi._stream
+
+
+def stream(self, *a):
+    calls[0] += 1
+    n = calls[0]
+    if n == 2:
+        raise MemoryError("memory allocation failed, allocating 2048 bytes")
+    for i, piece in enumerate(_stream(self, *a)):
+        if n in (1, 3) and i == 5:
+            raise MemoryError("memory allocation failed, allocating 1024 bytes")
+        yield piece
+
+
+api.DeviceApi._stream = stream
+box.run()
+"""
+
+
+def test_a_stream_cut_after_its_head_is_cut_off_never_patched_and_the_device_retries(tmp_path):
+    """Item 3 of "a thousand devices": an answer that fails after its head is closed without
+    its last chunk (no 503 written into the 200 body); the device reports a network error, not
+    a tampered payload, and keeps its config; a stream that cannot start for memory is a 503
+    with Retry-After before any head; the next one is whole."""
+    f = Fleet(tmp_path)
+    cfg = {"wifi": [{"ssid": "plant", "password": "pw-wifi-1"}], "app": {"blob": "x" * 3000}}
+    f.set_defaults(cfg)
+    boot = f.enroll("sensor-1")
+    f.fs(f.box).write("main.py", FAILING_STREAM_MAIN)
+    f.start_box()
+    try:
+        from bench import HttpDevice
+
+        assert f.check("sensor-1") == ("network error", None)  # stream 1, cut: nothing stored
+        dev = HttpDevice(f.port, boot, "cfgbox-7c2a")
+        # stream 2: a 503 with Retry-After, before any head
+        status, out, headers = _config_answer(f, dev)
+        assert (status, out["error"]) == (503, "busy") and headers["Retry-After"] == "2"
+        # stream 3 as the radio carries it: head, chunks, no end
+        raw = _raw_config_answer(f, dev)
+        assert raw.startswith(b"HTTP/1.1 200 OK\r\n"), raw[:100]
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert b"Transfer-Encoding: chunked" in head
+        assert b"503" not in body and b"busy" not in body  # nothing patched in
+        assert len(body) > 100 and not body.endswith(b"0\r\n\r\n")  # cut: no last chunk
+        f.world.advance(30)  # the host's client used this step of the device's
+        assert f.check("sensor-1") == ("ok", cfg)  # stream 4 is whole
+        log = f.box_log_text()
+        assert "its answer was cut off" in log and "503 before its head" in log, log[-2000:]
+        assert "Traceback" not in log
+    finally:
+        f.stop_box()
+
+
+def _session(f, dev):
+    f.world.advance(30)  # a TOTP step of its own
+    now = f.world.now()
+    dev.hello(now)
+    assert dev.auth(now)[0] == 200
+    return now
+
+
+def _raw_config_answer(f, dev):
+    from shared import protocol
+
+    _session(f, dev)
+    body = json.dumps({"v": 2, "sid": dev.sid.hex(), "have": 0,
+                       "m": protocol.mac(dev.sk, "cfgbox/2 config", dev.sid, 0).hex()}).encode()
+    s = socket.create_connection(("127.0.4.1", f.port), 10)
+    s.sendall(b"POST /api/v2/config HTTP/1.1\r\nHost: box\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    out = b""
+    while True:
+        got = s.recv(4096)
+        if not got:
+            break
+        out += got
+    s.close()
+    return out
+
+
+def _config_answer(f, dev):
+    from shared import protocol
+
+    _session(f, dev)
+    return dev.post("/api/v2/config", {"v": 2, "sid": dev.sid.hex(), "have": 0,
+                                       "m": protocol.mac(dev.sk, "cfgbox/2 config", dev.sid,
+                                                         0).hex()}, 0)

@@ -457,3 +457,27 @@ def test_the_index_mac_key_is_hkdf_of_the_vault_key():
     assert v.mac("dev", "d1") == protocol.mac(k, "dev", "d1").hex()
     assert v.mac_ok("dev", "d1", protocol.mac(k, "dev", "d1").hex())
     assert not v.mac_ok("dev", "d2", protocol.mac(k, "dev", "d1").hex())
+
+
+def test_a_record_copied_into_another_slot_or_group_fails_its_mac(tmp_path):
+    """A record is bound to its slot and its id: a valid record of one device written over
+    another's (the same group or another) is Tampered for the overwritten one alone."""
+    from configurator_fw.store import Tampered
+    from configurator_fw.store_devices import RECORD
+
+    devs = ["d%03d" % i for i in range(40)]
+    store, _ = new_store(tmp_path, devs)
+    d = tmp_path / "store" / "d"
+    g0 = bytearray((d / "00.bin").read_bytes())
+    g1 = (d / "01.bin").read_bytes()
+    g0[0:RECORD] = g0[RECORD:2 * RECORD]  # d001's record in d000's slot
+    g0[2 * RECORD:3 * RECORD] = g1[0:RECORD]  # d016's (slot 16) in d002's slot
+    (d / "00.bin").write_bytes(bytes(g0))
+    store = reopen(store)
+    for victim in ("d000", "d002"):
+        with pytest.raises(Tampered):
+            store.device(victim)
+    assert store.device("d001")["slot"] == 1 and store.device("d016")["slot"] == 16
+    states = dict(store.devices())
+    assert states["d000"]["state"] == states["d002"]["state"] == "tampered"
+    assert sum(r["state"] == "enrolled" for r in states.values()) == 38

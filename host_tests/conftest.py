@@ -1,0 +1,12 @@
+# Fixtures shared by several test modules.
+import pytest
+
+
+@pytest.fixture(scope="session")
+def thousand(tmp_path_factory):
+    """A box with 1,000 devices enrolled, each with overrides (built once: about a minute): the
+    flash-operation count and the admin page at fleet size use it. Tests that use it must leave
+    the fleet as they found it (1,000 devices, the box stopped)."""
+    from flashcount import fleet_of
+
+    return fleet_of(tmp_path_factory.mktemp("thousand"), 1000)
