@@ -13,6 +13,8 @@ import os
 
 from configurator_fw import lockout, sessions, vault
 from configurator_fw.store import StoreError, Tampered, valid_id
+from configurator_fw.store_devices import (F_BEHIND, F_FAILED, F_NEVER, F_STATE, F_TAMPERED,
+                                           GROUP, STATES)
 from configurator_fw.timekeeper import ClockError, FarAhead
 from shared import base32, config, otpauth, passphrase, protocol
 
@@ -34,6 +36,56 @@ def _answer(status, obj, extra=None):
 
 def _error(status, msg, extra=None):
     return _answer(status, {"error": msg}, extra)
+
+
+def _ip(n):
+    return "%d.%d.%d.%d" % (n >> 24, n >> 16 & 255, n >> 8 & 255, n & 255) if n else None
+
+
+class _Query:
+    """The overview's query: ?page=&per=&state=&sort=&q= (docs/openapi.yaml)."""
+
+    FILTERS = ("all", "failed", "behind", "never", "locked", "enrolled", "provisioned",
+               "revoked", "tampered")
+    SORTS = ("slot", "failed", "seen", "ver")
+    PER = 100
+
+    def __init__(self, args):
+        def num(name, default, hi):
+            v = args.get(name)
+            if v is None or v == "":
+                return default
+            if not (isinstance(v, str) and v.isdigit() and len(v) <= 6 and int(v) <= hi):
+                raise ValueError("%s: a number from 0 to %d" % (name, hi))
+            return int(v)
+
+        self.page = num("page", 0, 100000)
+        self.per = max(1, num("per", 50, self.PER))
+        self.state = args.get("state") or "all"
+        if self.state not in self.FILTERS:
+            raise ValueError("state: one of " + ", ".join(self.FILTERS))
+        self.sort = args.get("sort") or "slot"
+        if self.sort not in self.SORTS:
+            raise ValueError("sort: one of " + ", ".join(self.SORTS))
+        self.q = args.get("q") or ""
+        if len(self.q) > 32:
+            raise ValueError("q: at most 32 characters")
+
+    def match(self, f, locked):
+        s = self.state
+        if s == "all":
+            return True
+        if s == "failed":
+            return bool(f & (F_FAILED | F_TAMPERED))
+        if s == "behind":
+            return bool(f & F_BEHIND)
+        if s == "never":
+            return bool(f & F_NEVER)
+        if s == "locked":
+            return locked
+        if s == "tampered":
+            return bool(f & F_TAMPERED)
+        return not f & F_TAMPERED and STATES[f & F_STATE] == s
 
 
 def mask(obj, secret=False):
@@ -171,29 +223,93 @@ class Admin:
         return _answer(200, {"sealed": True})
 
     # -- the fleet
-    def fleet(self):
-        """The overview as a stream (1,000 devices would not fit the heap as one text), in one
-        pass over the device records: the counts come after the rows."""
+    def fleet(self, args):
+        """The fleet overview, a page at a time (1,000 devices would not fit the heap as one
+        answer): exact counts over the whole fleet from the flags the store keeps in RAM, then
+        the page's rows, filtered, searched and sorted, each read from its record as it goes
+        out. Returns an error answer or (generator, 200, headers)."""
+        try:
+            q = _Query(args)
+        except ValueError as e:
+            return _error(400, str(e))
+        return self._fleet(q), 200, _JSON
+
+    def _locked(self, now):
+        """{slot: seconds} of enrolled devices locked out now (the lockout table: 64 at most)."""
+        store, out = self.box.store, {}
+        for dev in list(self.box.api.ids._d):
+            wait = self.box.api.ids.locked(dev, now)
+            if wait and valid_id(dev):
+                for slot in store.recs.candidates(dev):
+                    if store.secrets.read(slot)[0] == dev:
+                        out[slot] = wait
+        return out
+
+    def _fleet(self, q):
         store, api = self.box.store, self.box.api
-        drev = store.verified_defaults_rev()
+        recs = store.recs
+        now = self.box.board.unix_now()
+        locked = self._locked(now)
+        flags = recs.flags
         counts = {}
+        extra = {"failed": 0, "behind": 0, "never": 0, "locked": len(locked)}
+        for s in range(recs.used):
+            f = flags[s]
+            if not f:
+                continue  # a slot not given out
+            st = "tampered" if f & F_TAMPERED else STATES[f & F_STATE]
+            counts[st] = counts.get(st, 0) + 1
+            extra["failed"] += 1 if f & (F_FAILED | F_TAMPERED) else 0
+            extra["behind"] += 1 if f & F_BEHIND else 0
+            extra["never"] += 1 if f & F_NEVER else 0
+        found = store.search(q.q) if q.q else None  # the flash read only for a search
+        slots = [s for s in (range(recs.used) if found is None else found)
+                 if flags[s] and q.match(flags[s], s in locked)]
+        del found
+        # sorted as small ints that carry their slot (no list of keys beside them)
+        if q.sort == "failed":
+            for i, s in enumerate(slots):
+                f = flags[s]
+                slots[i] = (0 if f & (F_FAILED | F_TAMPERED) else 1 if f & F_BEHIND else 2) \
+                    << 10 | s
+        elif q.sort in ("seen", "ver"):
+            store.sort_keys(slots, q.sort, now)
+        slots.sort()
+        gc.collect()  # the live heap at its largest: the fleet's slots listed and sorted
+        low = gc.mem_free()
+        total = len(slots)
+        page = [s & 0x3FF for s in slots[q.page * q.per:(q.page + 1) * q.per]]
+        del slots
+        drev = store.verified_defaults_rev()
         yield '{"devices":['
-        first = True
-        for dev, r in store.devices():
-            counts[r["state"]] = counts.get(r["state"], 0) + 1
-            st = api._pending.get(dev, r["st"])
+        sts = (-1, None)
+        for i, slot in enumerate(page):
+            if i == 1:  # a row made and sent, its group's statuses held
+                gc.collect()
+                low = min(low, gc.mem_free())
+            if sts[0] != slot // GROUP:
+                sts = (slot // GROUP, store.status.group(slot))
+            try:
+                dev, r = recs.read(slot)
+            except Tampered:
+                dev, r = store._name_of(slot) or "slot-%d" % slot, None
+            st = api._pending.get(dev) or sts[1].get(dev) if r else None
             st = st if isinstance(st, dict) else {}
-            row = {"dev": dev, "state": r["state"], "seen": r["seen"], "ack": r["ack"],
-                   "ver": max(drev, r["orev"]), "ahead": r.get("ahead", 0),
+            row = {"dev": dev, "state": r["state"] if r else "tampered",
+                   "seen": r["seen"] if r else 0, "ack": r["ack"] if r else 0,
+                   "ver": max(drev, r["orev"]) if r else 0, "ahead": r["ahead"] if r else 0,
+                   "ip": _ip(r["ip"]) if r else None, "locked": locked.get(slot, 0),
                    "err": st.get("err"), "heap": st.get("heap"), "rssi": st.get("rssi"),
                    "fw": st.get("fw")}
-            yield ("" if first else ",") + json.dumps(row)
-            first = False
+            yield ("," if i else "") + json.dumps(row)
+        del page
         gc.collect()
-        yield ('],"clock_ok":%s,"now":%d,"rev":%d,"counts":%s,"flash":%s,'
-               '"mem":{"free":%d,"used":%d}}') % (
-            "true" if api.clock_ok else "false", self.box.board.unix_now(), drev,
-            json.dumps(counts), json.dumps(store.flash()), gc.mem_free(), gc.mem_alloc())
+        low = min(low, gc.mem_free())
+        yield ('],"total":%d,"page":%d,"per":%d,"clock_ok":%s,"now":%d,"rev":%d,"counts":%s,'
+               '"flags":%s,"flash":%s,"mem":{"free":%d,"used":%d,"low":%d}}') % (
+            total, q.page, q.per, "true" if api.clock_ok else "false", now, drev,
+            json.dumps(counts), json.dumps(extra), json.dumps(store.flash()), gc.mem_free(),
+            gc.mem_alloc(), low)
 
     def enroll(self, dev, rekey=False):
         if not valid_id(dev):
@@ -333,7 +449,7 @@ def add_routes(app, box, parse, log=print):
     for path, fn, change in (
             ("logout", lambda r, b: adm.logout(r), True),
             ("lock", lambda r, b: adm.lock(r), True),
-            ("fleet", lambda r, b: (adm.fleet(), 200, _JSON), False),
+            ("fleet", lambda r, b: adm.fleet(r.args), False),
             ("audit", lambda r, b: _answer(200, {"entries": box.audit.newest()}), False),
             ("config", lambda r, b: adm.get_config(r.args.get("dev")), False),
             ("generate", lambda r, b: _answer(200, {"passphrase": passphrase.generate(

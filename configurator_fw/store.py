@@ -24,7 +24,8 @@
 import json
 
 from configurator_fw import compose
-from configurator_fw.store_devices import GROUP, Devices, StoreError, Tampered, id_hash
+from configurator_fw.store_devices import (GROUP, RECORD, Devices, StoreError, Tampered,
+                                           id_hash)
 from configurator_fw.store_overrides import Overrides
 from configurator_fw.store_secrets import Secrets
 from configurator_fw.store_status import Statuses
@@ -153,7 +154,11 @@ class Store:
             raise Tampered("store/box.json fails its MAC: the box's flash was written by "
                            "something other than the box; restore the store from its backup")
         self.meta = json.loads(text)
-        self.recs.load(self._name_of)
+        try:  # the defaults' revision as its header says (checked at the first exchange)
+            drev = int.from_bytes(self.files.read_at("defaults.bin", 0, 4), "big")
+        except OSError:
+            drev = 0
+        self.recs.load(self._name_of, drev)
 
     def _name_of(self, slot):
         try:
@@ -217,7 +222,7 @@ class Store:
         self._save_meta()
         self._put_stream("defaults.bin", "defaults", {}, 1)
         self._drev = 1
-        self.recs.load()
+        self.recs.load(None, 1)
 
     def master_key(self):
         if self._mk is None:  # opened once: it is needed at every exchange
@@ -351,6 +356,41 @@ class Store:
                 rec["st"] = sts.get(dev)
                 yield dev, rec
             g += 1
+
+    def search(self, text):
+        """The slots whose id contains ``text``, as the records say (unverified: a search; the
+        rows shown are read through their MAC), a group file at a time."""
+        out = []
+        want = text.encode()
+        g = 0
+        while True:
+            try:
+                raw = self.files.read("d/%02d.bin" % g)
+            except OSError:
+                return out
+            for i in range(GROUP):
+                at = i * RECORD
+                n = raw[at + 1]
+                if raw[at] and 0 < n <= 32 and want in raw[at + 2:at + 2 + n]:
+                    out.append(g * GROUP + i)
+            g += 1
+
+    def sort_keys(self, slots, field, now):
+        """``slots`` (a list) made sort keys in place, each a small int that sorts as ``field``
+        does and names its slot in its low 10 bits: "seen" (minutes since last seen, never
+        seen last) or "ver" (the version stored), read from the records a group at a time."""
+        at = 38 if field == "seen" else 42
+        raw, g = None, -1
+        for i, slot in enumerate(slots):
+            if slot // GROUP != g:
+                g = slot // GROUP
+                raw = self.files.read("d/%02d.bin" % g)
+            o = (slot % GROUP) * RECORD + at
+            v = int.from_bytes(raw[o:o + 4], "big")
+            if field == "seen":
+                v = (now - v) // 60 if v else 0xFFFFF
+            slots[i] = min(max(v, 0), 0xFFFFF) << 10 | slot
+        del raw
 
     def device_ids(self):
         return sorted(dev for dev, _ in self.devices(False))
@@ -571,6 +611,7 @@ class Store:
         self._drev = None
         self._put_stream("defaults.bin", "defaults", defaults, rev)
         self._drev = rev
+        self.recs.defaults_changed(rev)
 
     def move_on(self):
         """After restoring the box from an older backup: devices hold versions newer than the

@@ -21,6 +21,12 @@ _FIELDS = ("ctr", "seen", "ack", "orev", "ahead", "ip", "eh")
 STATES = ("", "enrolled", "provisioned", "revoked")
 MAX_SLOTS = 1024  # the index packs a slot in 10 bits
 _ZERO = bytes(RECORD)
+# a slot's flags in RAM (the admin page's counts, filters and sorts without reading the flash)
+F_STATE = 0x03  # its index in STATES (0: a record that failed its MAC)
+F_TAMPERED = 0x04
+F_FAILED = 0x08  # its last status reported an error
+F_BEHIND = 0x10  # it has not stored its current version
+F_NEVER = 0x20  # never seen
 
 
 class StoreError(ValueError):
@@ -68,6 +74,8 @@ class Devices:
         self._active = bytearray(MAX_SLOTS // 8)  # slots that can authenticate
         self.used = 0  # slots given out: the next device gets this one
         self.top_ctr = -1  # the highest TOTP step any device has used (the clock's floor)
+        self.drev = 0  # the defaults' revision: a device below max(drev, orev) is behind
+        self.flags = bytearray(MAX_SLOTS)  # per slot, in RAM (1 KB, made once)
 
     # -- the record's bytes
     def _tag(self, slot, dev, body):
@@ -122,6 +130,30 @@ class Devices:
         self.f.write_at(name, (slot % GROUP) * RECORD, self.pack(slot, dev, rec))
         self.top_ctr = max(self.top_ctr, rec["ctr"])
         self._set_active(slot, rec["state"] in ("enrolled", "provisioned"))
+        self._note(slot, rec)
+
+    def _note(self, slot, rec):
+        """Keep ``slot``'s flags in RAM (``rec`` None: a record that failed its MAC)."""
+        if rec is None:
+            self.flags[slot] = F_TAMPERED
+            return
+        st = STATES.index(rec["state"])
+        f = st
+        if rec.get("eh"):
+            f |= F_FAILED
+        if st != 3:  # a revoked device is neither behind nor awaited
+            if rec["ack"] != max(self.drev, rec["orev"]):
+                f |= F_BEHIND
+            if not rec["seen"]:
+                f |= F_NEVER
+        self.flags[slot] = f
+
+    def defaults_changed(self, rev):
+        """The defaults moved to ``rev`` (above every version): every device is behind."""
+        self.drev = rev
+        for s in range(self.used):
+            if self.flags[s] & F_STATE not in (0, 3):
+                self.flags[s] |= F_BEHIND
 
     def _set_active(self, slot, on):
         if on:
@@ -153,19 +185,22 @@ class Devices:
                 out.append((slot, dev, rec))
         return out
 
-    def load(self, name_of=None):
+    def load(self, name_of=None, drev=0):
         """Read every record once (at boot): the index, the slots in use, the highest TOTP
         step taken. A record that fails its MAC keeps its slot (never given out again) and is
         indexed under the id ``name_of(slot)`` gives, if any, so it shows as tampered."""
         idx = []
         used = 0
         top = -1
+        self.drev = drev
+        self.flags[:] = bytes(MAX_SLOTS)
         for g in range((MAX_SLOTS + GROUP - 1) // GROUP):
             entries = self.group(g)
             if entries is None:
                 break
             for slot, dev, rec in entries:
                 used = slot + 1
+                self._note(slot, rec if dev else None)
                 if dev is None:
                     dev = name_of(slot) if name_of else None
                     if dev:

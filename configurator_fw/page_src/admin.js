@@ -106,17 +106,35 @@ function showMain(state) {
   if (!timer) timer = setInterval(refresh, 3000);
 }
 
-// ---- the fleet
+// ---- the fleet: a page at a time, the box filters, searches and sorts
+const PER = 50;
+let fleetPage = 0;
+
+function fleetQuery() {
+  const q = new URLSearchParams({page: fleetPage, per: PER, state: $("f-state").value,
+                                 sort: $("f-sort").value});
+  const text = $("f-q").value.trim();
+  if (text) q.set("q", text);
+  return "fleet?" + q.toString();
+}
+
+function fleetAgain(first) {
+  if (first) fleetPage = 0;
+  refresh();
+}
+
 async function refresh() {
   if (!csrf) return;
-  const r = await api("fleet");
-  if (r.status !== 200) return;
+  const r = await api(fleetQuery());
+  if (r.status !== 200) { if (r.data.error) say("fleet-msg", r.data.error, true); return; }
   const f = r.data;
   const c = f.counts, parts = [];
   let n = 0;
   for (const k of Object.keys(c).sort()) { n += c[k]; parts.push(c[k] + " " + k); }
+  const x = f.flags;
   $("counts").textContent = n + " devices" + (parts.length ? ": " + parts.join(", ") : "") +
-      "; fleet config version " + f.rev;
+      "; " + x.failed + " failed, " + x.behind + " behind, " + x.never + " never seen, " +
+      x.locked + " locked out; fleet config version " + f.rev;
   $("flash").textContent = f.flash.free + " of the flash's blocks free (" +
       (f.flash.block / 1024) + " KB each): room for " + f.flash.more + " more devices; heap " +
       Math.round(f.mem.free / 1024) + " KB free of " +
@@ -124,30 +142,33 @@ async function refresh() {
   $("clock").textContent = f.clock_ok ? "box clock " + new Date(f.now * 1000).toISOString()
       : "box clock NOT set: devices wait until it is (set it below)";
   $("clock").className = f.clock_ok ? "" : "bad";
+  const pages = Math.max(1, Math.ceil(f.total / f.per));
+  if (fleetPage >= pages && f.total) { fleetPage = pages - 1; return refresh(); }
+  $("f-page").textContent = "page " + (f.page + 1) + " of " + pages + " (" + f.total +
+      " shown of " + n + ")";
+  $("f-prev").disabled = f.page === 0;
+  $("f-next").disabled = f.page + 1 >= pages;
   const tb = $("devices").tBodies[0];
   tb.textContent = "";
-  const sel = $("cfg-target"), keep = sel.value;
-  while (sel.options.length > 1) sel.remove(1);
-  for (const d of f.devices.sort((a, b) => a.dev < b.dev ? -1 : 1)) {
+  for (const d of f.devices) {
     const tr = el("tr");
     tr.dataset.dev = d.dev;
     tr.dataset.state = d.state;
     const cur = d.ack === d.ver ? "current" : "behind";
-    tr.append(el("td", d.dev), el("td", d.state, "st-" + d.state), el("td", ago(d.seen, f.now)),
-              el("td", (d.ack || "-") + " / " + d.ver, d.ack ? cur : ""),
-              el("td", d.err || ""), el("td", d.heap == null ? "" : Math.round(d.heap / 1024) + " KB"),
+    tr.append(el("td", d.dev), el("td", d.state + (d.locked ? " (locked " + d.locked + " s)" : ""),
+                                  "st-" + d.state),
+              el("td", ago(d.seen, f.now)),
+              el("td", (d.ack || "-") + " / " + d.ver, d.ack ? cur : ""), el("td", d.ip || ""),
+              el("td", d.err || "", d.err ? "bad" : ""),
+              el("td", d.heap == null ? "" : Math.round(d.heap / 1024) + " KB"),
               el("td", d.rssi == null ? "" : d.rssi + " dBm"));
     const act = el("td");
     if (d.state !== "revoked") act.append(button("Revoke", () => revoke(d.dev), "revoke"));
     act.append(button("Re-key", () => enroll(d.dev, true), "rekey"));
+    act.append(button("Config", () => { $("cfg-target").value = d.dev; loadConfig(); }, "cfg"));
     tr.append(act);
     tb.append(tr);
-    const o = el("option", d.dev);
-    o.value = d.dev;
-    sel.append(o);
   }
-  sel.value = keep;
-  if (sel.selectedIndex < 0) sel.value = "";
   loadAudit();
 }
 
@@ -477,7 +498,12 @@ document.addEventListener("DOMContentLoaded", () => {
     ev.preventDefault();
     enroll($("enroll-id").value.trim(), false);
   });
-  $("cfg-target").addEventListener("change", loadConfig);
+  $("cfg-load").addEventListener("click", loadConfig);
+  $("f-state").addEventListener("change", () => fleetAgain(true));
+  $("f-sort").addEventListener("change", () => fleetAgain(true));
+  $("f-q").addEventListener("input", () => fleetAgain(true));
+  $("f-prev").addEventListener("click", () => { fleetPage = Math.max(0, fleetPage - 1); refresh(); });
+  $("f-next").addEventListener("click", () => { fleetPage += 1; refresh(); });
   $("cfg-save").addEventListener("click", saveConfig);
   $("clock-btn").addEventListener("click", setClock);
   $("pass-btn").addEventListener("click", changePass);
