@@ -73,6 +73,7 @@ class Devices:
         self._index = []  # sorted id_hash << 10 | slot, small ints
         self._active = bytearray(MAX_SLOTS // 8)  # slots that can authenticate
         self.used = 0  # slots given out: the next device gets this one
+        self.made = 0  # slots whose group file exists (no stat at each exchange's write)
         self.top_ctr = -1  # the highest TOTP step any device has used (the clock's floor)
         self.drev = 0  # the defaults' revision: a device below max(drev, orev) is behind
         self.flags = bytearray(MAX_SLOTS)  # per slot, in RAM (1 KB, made once)
@@ -125,8 +126,10 @@ class Devices:
         """Rewrite one record in place: the group file keeps its size (LittleFS copies the block
         and commits it whole at close, so a power cut leaves the old record or the new one)."""
         name = group_file(slot)
-        if not self.f.exists(name):  # a new group: made at its full size once
-            self.f.write(name, bytes(GROUP * RECORD))
+        if slot >= self.made:  # a new group: made at its full size once
+            if not self.f.exists(name):
+                self.f.write(name, bytes(GROUP * RECORD))
+            self.made = (slot // GROUP + 1) * GROUP
         self.f.write_at(name, (slot % GROUP) * RECORD, self.pack(slot, dev, rec))
         self.top_ctr = max(self.top_ctr, rec["ctr"])
         self._set_active(slot, rec["state"] in ("enrolled", "provisioned"))
@@ -212,6 +215,7 @@ class Devices:
         idx.sort()
         self._index = idx
         self.used = used
+        self.made = g * GROUP
         self.top_ctr = top
 
     def add(self, dev, slot):

@@ -328,35 +328,9 @@ def main():
     rows.append(row("client bundle modules never imported", len(unused), "0 (%s)" % " ".join(
         unused) if unused else "0", not unused))
 
-    for size, frozen in ((4, True), (16, True), (4, False)):
-        ok, of, mem = ten_stations(size * KB, frozen)
-        rows.append(row("box at 110 KB (%s): stations at once, %d KB configs"
-                        % ("frozen" if frozen else ".mpy bundle", size),
-                        "%d/%d (%d MemoryError)" % (ok, of, mem), "10/10, no MemoryError",
-                        ok == of and mem == 0))
+    import bench_fleet
 
-    drift, writes, erases, flash_us = box_drift_and_writes()
-    rows.append(row("box live heap growth over 1,000 exchanges", drift, "<= 1024 B",
-                    abs(drift) <= 1024, "B"))
-    rows.append(row("box file writes per exchange (steady state)", round(writes, 3), "<= 1",
-                    writes <= 1))
-    rows.append(row("box flash block erases per exchange (steady state)", round(erases, 3),
-                    "(figure)", True))
-
-    bare = bare_request_cpu()
-    full = exchange_cpu()
-    ratio = full / bare
-    rows.append(row("box CPU per full exchange / one bare microdot JSON request",
-                    round(ratio, 2), "<= 6", ratio <= 6, "x"))
-    # the emulated flash driver is Python here and C on a board: the same ratio without the
-    # time measured inside it (per exchange, in the same steady state, by the driver itself)
-    fw = (full - flash_us / 1e6) / bare
-    rows.append(row("  the same, less the emulated flash driver's own time", round(fw, 2),
-                    "<= 6", fw <= 6, "x"))
-    rows.append(row("  of which: emulated flash driver per exchange (host CPU)",
-                    round(flash_us / 1e3, 3), "(figure)", True, "ms"))
-    rows.append(row("  of which: one bare microdot JSON request (host CPU)",
-                    round(bare * 1e3, 3), "(baseline)", True, "ms"))
+    rows.extend(bench_fleet.rows(row))
 
     count, free, err = devices_on_flash()
     rows.append(row("devices with overrides enrolled on the 2 MiB LittleFS", count, "1000",

@@ -6,7 +6,6 @@ import hmac
 import json
 import os
 import socket
-import statistics
 import subprocess
 import tempfile
 import threading
@@ -258,15 +257,6 @@ def rows(row):
     out.append(row("  tracebacks and MemoryErrors on the box's console",
                    stats["box tracebacks"] + stats["box MemoryErrors"], "0",
                    stats["box tracebacks"] + stats["box MemoryErrors"] == 0))
-    times = auth_timing()
-    med = {k: statistics.median(v) for k, v in times.items()}
-    for kind, xs in times.items():
-        q = statistics.quantiles(xs, n=10)
-        out.append(row("failed auth at the box, %s ids: median (p10-p90)" % kind,
-                       "%.2f (%.2f-%.2f)" % (med[kind], q[0], q[-1]), "(figure)", True, "ms"))
-    ratio = med["unknown"] / med["enrolled"]
-    out.append(row("  median unknown / enrolled", round(ratio, 3), "0.9-1.1",
-                   0.9 <= ratio <= 1.1))
     wins, tries = dk_only_attacker()
     out.append(row("DK-only attacker: successes / attempts", "%d / %d" % (wins, tries), "0 / any",
                    wins == 0))

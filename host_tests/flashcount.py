@@ -17,7 +17,8 @@ b = Board()
 s = Store(b, Vault.auto(b))
 for i in range({start}, {stop}):
     dev = 'sensor-%04d' % i
-    s.enroll(dev)
+    e = s.enroll(dev)
+    print('BOOT', dev, e['dk'].hex(), e['totp'].hex())
     if {overrides}:
         s.set_overrides(dev, {{'name': 'room %d' % i, 'mqtt': {{'user': dev,
                               'password': 'pw-%08d' % i}}}})
@@ -40,7 +41,7 @@ import emu_boot
 b = Board()
 store = Store(b, Vault.auto(b))
 api = DeviceApi(store)
-clock = [1795219200]
+clock = [max(1795219200, store.floor() + 60)]
 {wire}
 provision.post = wire
 boot = bootstrap.read(b)
@@ -70,11 +71,12 @@ r = emu_boot.bdev
 for kind, have in (('unchanged', ver), ('download', 0)):
     for i in range(3):
         one(have)
-    p0, e0 = r.programs, r.erases
+    p0, e0, u0 = r.programs, r.erases, r.us
     for i in range({n}):
         out = one(have)
         assert out[1] == ver, out
-    print('OPS', kind, (r.programs - p0) / {n}, (r.erases - e0) / {n})
+    print('OPS', kind, (r.programs - p0) / {n}, (r.erases - e0) / {n}, (r.us - u0) / {n})
+print('CLOCK', clock[0])
 """
 
 
@@ -101,17 +103,31 @@ def fleet_of(tmp_path, n, overrides=True, cfg=None):
         out = f.boxrun(FILL.format(start=start, stop=min(n - 1, start + 250),
                                    overrides=overrides))
         assert "DONE" in out
-    assert "DONE" in f.boxrun(PROBE)
+        for line in out.splitlines():
+            if line.startswith("BOOT "):
+                _, dev, dk, totp = line.split()
+                f.boots[dev] = {"dev": dev, "dk": dk, "totp": totp}
+    out = f.boxrun(PROBE)
+    assert "DONE" in out
+    f.boots["probe"] = json.loads(out.splitlines()[0])
     return f
 
 
 def per_exchange(f, n=40):
-    """{"unchanged": (programs, erases), "download": (...)} per exchange, in steady state."""
+    """{"unchanged": (programs, erases), "download": (...)} per exchange, in steady state; and
+    under "us" the same kinds' host microseconds spent in the emulated flash driver (Python
+    here, C on a board)."""
     out = f.boxrun(COUNT.format(n=n, wire=upy.WIRE))
-    rows = {}
-    for kind, p, e in re.findall(r"OPS (\w+) ([\d.]+) ([\d.]+)", out):
+    rows, us = {}, {}
+    for kind, p, e, u in re.findall(r"OPS (\w+) ([\d.]+) ([\d.]+) ([\d.]+)", out):
         rows[kind] = (float(p), float(e))
+        us[kind] = float(u)
     assert set(rows) == {"unchanged", "download"}, out
+    # the world's clock past the steps this run used, for what the fleet does next
+    end = int(re.search(r"CLOCK (\d+)", out).group(1))
+    if end >= f.world.now():
+        f.world.advance(end - f.world.now() + 60)
+    f.flash_us = us
     return rows
 
 
