@@ -9,8 +9,16 @@ MAX_HEADERS = 24
 MAX_JSON = 1024  # the box's JSON answers are a few hundred bytes
 
 
+_DROPPED = (32, 104, 128)  # EPIPE, ECONNRESET, ENOTCONN
+
+
 class HttpError(OSError):
     pass
+
+
+class Unanswered(HttpError):
+    """The request never got a byte of an answer: the connection failed, or the box closed it
+    before answering (a box with no socket or slot for it drops it unread)."""
 
 
 class Response:
@@ -24,7 +32,15 @@ class Response:
 
     def _head(self):
         s = self._s
-        parts = s.readline(MAX_LINE).split(None, 2)
+        try:
+            line = s.readline(MAX_LINE)
+        except OSError as e:  # reset before a byte came (no socket for it); a timeout is not
+            if (e.args[0] if e.args else None) in _DROPPED:
+                raise Unanswered("reset before an answer") from None
+            raise
+        if not line:
+            raise Unanswered("closed before an answer")
+        parts = line.split(None, 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1."):
             raise HttpError("bad status line")
         if len(parts[1]) != 3 or not parts[1].isdigit():
@@ -132,11 +148,16 @@ def post(host, port, path, obj, src=None, timeout=5):
         s.settimeout(timeout)
         if src:
             s.bind(socket.getaddrinfo(src, 0)[0][-1])
-        s.connect(socket.getaddrinfo(host, port)[0][-1])
-        s.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (path.encode(),
-                                                                      host.encode(), len(body)))
-        s.write(body)
+        try:
+            s.connect(socket.getaddrinfo(host, port)[0][-1])
+            s.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n"
+                    % (path.encode(), host.encode(), len(body)))
+            s.write(body)
+        except OSError as e:
+            if isinstance(e, HttpError):
+                raise
+            raise Unanswered("connection: %s" % (e.args[0] if e.args else e)) from None
         del body
         r = Response(s)
         r._head()

@@ -5,12 +5,19 @@ import json
 import os
 
 from client_fw import FW_VERSION, bootstrap, wlan
-from client_fw.http import post
+from client_fw.http import Unanswered, post
 from client_fw.storage import Storage
 from shared import otp, protocol
 from shared.sealedbox import SealKey, SealReader
 
 NS = bootstrap.NS
+RETRY_MS = (300, 1000, 2500, None)  # a request dropped unread is sent again after these (ms)
+
+
+def _sleep_ms(ms):
+    import time
+
+    (getattr(time, "sleep_ms", None) or (lambda m: time.sleep(m / 1000)))(ms)
 
 # Statuses: what happened, in words the operator's log can show.
 OK = "ok"  # a new config was stored
@@ -91,10 +98,18 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
     v = protocol.VERSION
 
     def call(path, obj, stream=False):
-        try:
-            r = post(host, port, path, obj, src)
-        except (OSError, ValueError):
-            raise Failure(NET) from None
+        for wait in RETRY_MS:
+            try:
+                r = post(host, port, path, obj, src)
+                break
+            except Unanswered:
+                # dropped unread (ten stations at once and the box's 10 sockets): the same
+                # request again, a moment later; the box answers every request it reads
+                if wait is None:
+                    raise Failure(NET) from None
+                _sleep_ms(wait + os.urandom(1)[0] * 2)
+            except (OSError, ValueError):
+                raise Failure(NET) from None
         keep = False
         try:
             if stream and r.status == 200 and not r.json_body:

@@ -213,14 +213,17 @@ def stations_at_once(size, max_clients=10):
         left = [n for n in names if n not in first]
         for o in outs:
             if "STATUS ok" not in o:
-                print("  at first attempt:", (o.strip().splitlines() or ["?"])[-1])
+                print("  at first attempt:", " | ".join(o.strip().splitlines()[-3:]))
         later = []
         for _ in range(3):  # retries, one device after the other
             for n in list(left):
                 f.world.advance(30)
-                if "STATUS ok" in f.devrun(n, CHECK_ONCE, timeout=120):
+                o = f.devrun(n, CHECK_ONCE, timeout=120)
+                if "STATUS ok" in o:
                     later.append(n)
                     left.remove(n)
+                else:
+                    print("  a retry:", " | ".join(o.strip().splitlines()[-2:]))
         return len(first), len(later), len(names), _mem_errors(f)
     finally:
         f.stop_box()

@@ -373,3 +373,38 @@ def _config_answer(f, dev):
     return dev.post("/api/v2/config", {"v": 2, "sid": dev.sid.hex(), "have": 0,
                                        "m": protocol.mac(dev.sk, "cfgbox/2 config", dev.sid,
                                                          0).hex()}, 0)
+
+
+DROPPING_MAIN = b"""
+# main.py for this test: the box's first three connections are dropped unread, as a box with
+# no socket left for them does (lwIP's 10); the others are served
+from configurator_fw import box, server
+calls = [0]
+_conn = server.Server._conn
+
+
+async def conn(self, reader, writer):
+    calls[0] += 1
+    if calls[0] <= 3:
+        await writer.wait_closed()
+        return
+    await _conn(self, reader, writer)
+
+
+server.Server._conn = conn
+box.run()
+"""
+
+
+def test_a_request_dropped_unread_is_sent_again_within_the_same_attempt(tmp_path):
+    """Ten stations at once can find the box's sockets taken: a connection it drops before
+    answering is retried by the device after a moment, within one attempt (one check)."""
+    f = Fleet(tmp_path)
+    f.set_defaults({"name": "dropped"})
+    f.enroll("sensor-1")
+    f.fs(f.box).write("main.py", DROPPING_MAIN)
+    f.start_box()
+    try:
+        assert f.check("sensor-1", attempts=1) == ("ok", {"name": "dropped"})
+    finally:
+        f.stop_box()
