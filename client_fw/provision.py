@@ -98,6 +98,7 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
     v = protocol.VERSION
 
     def call(path, obj, stream=False):
+        resent = False
         for wait in RETRY_MS:
             try:
                 r = post(host, port, path, obj, src)
@@ -108,6 +109,7 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
                 if wait is None:
                     raise Failure(NET) from None
                 _sleep_ms(wait + os.urandom(1)[0] * 2)
+                resent = True
             except (OSError, ValueError):
                 raise Failure(NET) from None
         keep = False
@@ -115,6 +117,10 @@ def exchange(boot, storage, have, host, src, now, status_fn, used_step):
             if stream and r.status == 200 and not r.json_body:
                 keep = True
                 return r  # the caller reads it, then closes it
+            if resent and r.status == 401:
+                # the first one may have been read and its answer lost (its nonce or session
+                # is spent): what was lost is the network's, not a refusal of the device
+                raise Failure(NET)
             return _check(r)
         except (OSError, ValueError):
             raise Failure(NET) from None
