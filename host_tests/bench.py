@@ -1,4 +1,5 @@
-# `make bench`: the board-true figures (and the hostile network's: bench_attack.py), each
+# `make bench`: the board-true figures (the box at fleet size: bench_fleet.py; the hostile
+# network: bench_attack.py; the client: bench_client.py), each
 # measured in this run on the 32-bit interpreter with the board emulation, printed as a table
 # with its target and verdict and written to build/bench.json. A target that is not met is
 # printed as not met, with its figure.
@@ -14,7 +15,7 @@ _ROOT = Path(__file__).parent.parent
 sys.path[:0] = [str(Path(__file__).parent), str(_ROOT / "tools" / "hostlib"), str(_ROOT)]
 
 import upy_harness as upy  # noqa: E402
-from fleet import Fleet, free_port  # noqa: E402
+from fleet import Fleet  # noqa: E402
 from hostbox import HostDevice  # noqa: E402
 from shared import protocol  # noqa: E402
 
@@ -78,108 +79,6 @@ def client_bundle():
     return size, sorted(bundled - loaded)
 
 
-# -- box
-def ten_stations(size, box_frozen=True):
-    """Devices provisioned at once by a box at the board's heap: (ok, of, box MemoryErrors)."""
-    import subprocess
-
-    d = Path(tempfile.mkdtemp(prefix="bench-ten-"))
-    f = Fleet(d, box_frozen=box_frozen)
-    try:
-        f.set_defaults(config_of(size))
-    except AssertionError as e:  # the box could not even take the config at its heap
-        return 0, 10, str(e).count("MemoryError")
-    names = ["s%02d" % i for i in range(10)]
-    for n in names:
-        f.enroll(n)
-    try:
-        f.start_box()
-    except RuntimeError as e:  # the box ran out of memory before it served anything
-        print("  the box did not start:", str(e).strip().splitlines()[-1])
-        return 0, 10, str(e).count("MemoryError")
-    procs = []
-    try:
-        for n in names:
-            # Device.check's own retries and back-off (4 attempts)
-            script = CHECK.replace("sleep_ms=lambda ms: None", "")
-            procs.append(subprocess.Popen(upy.board_cmd(script, upy.ESP32_HEAP), text=True,
-                                          cwd=upy.device_dir(d, n), env=upy.board_env(d, n),
-                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-        outs = [p.communicate(timeout=300)[0] for p in procs]
-    finally:
-        f.stop_box()
-    ok = sum("STATUS ok" in o for o in outs)
-    for o in outs:
-        if "STATUS ok" not in o:
-            print("  a station did not provision:", o.strip().splitlines()[-1:])
-    log = f.box_log_text()
-    return ok, len(names), log.count("MemoryError") + log.count("out of memory")
-
-
-DRIFT = """
-import gc, json
-from configurator_fw import admin
-from configurator_fw.api import DeviceApi
-from configurator_fw.store import Store
-from configurator_fw.vault import Vault
-from client_fw import bootstrap, provision
-from client_fw.storage import Storage
-from shared.board import Board
-import emu_boot
-
-b = Board()
-admin.setup('cfgbox-bench', 'cfgbox', 'passphrase 1',
-            passphrase='test-fleet pass phrase 9!', auto_unseal=True, board=b)
-bootstrap.write(b, admin.enroll('d-1', board=b))
-store = Store(b, Vault.auto(b))
-store.set_defaults(json.loads({cfg!r}))
-api = DeviceApi(store)
-clock = [1795219200]
-writes = [0]
-_write = b.write_atomic
-def counted(*a):
-    writes[0] += 1
-    return _write(*a)
-b.write_atomic = counted
-store.b = b
-
-{wire}
-provision.post = wire
-boot = bootstrap.read(b)
-storage = Storage(b, boot['dev'], boot['dk'])
-
-def one():
-    clock[0] += 30
-    return provision.exchange(boot, storage, storage.version(), '127.0.4.1', '127.0.4.2',
-                              clock[0], lambda v: {{'ver': v}}, lambda s: None)[0]
-
-for i in range(10):
-    one()
-gc.collect(); first = gc.mem_free()
-w0, e0, u0 = writes[0], emu_boot.bdev.erases, emu_boot.bdev.us
-for i in range({n}):
-    one()
-gc.collect(); last = gc.mem_free()
-print('DRIFT', first - last, (writes[0] - w0) / {n}, (emu_boot.bdev.erases - e0) / {n},
-      (emu_boot.bdev.us - u0) / {n})
-"""
-
-
-def box_drift_and_writes(n=1000):
-    """(live heap growth in bytes after n more exchanges, file writes and block erases per
-    exchange in steady state, microseconds per exchange spent in the emulated flash driver), the
-    box's device API and a client exchange in one board (frozen firmware)."""
-    d = Path(tempfile.mkdtemp(prefix="bench-drift-"))
-    script = DRIFT.format(cfg=json.dumps(config_of(4 * KB)), n=n, wire="{wire}")
-    r = upy.device_run(script.replace("{wire}", upy.WIRE), d, "box",
-                       bundle="configurator", timeout=1200, frozen=True)
-    for line in r.stdout.splitlines():
-        if line.startswith("DRIFT"):
-            a, b, c, u = line.split()[1:]
-            return int(a), float(b), float(c), float(u)
-    raise RuntimeError("drift run failed: " + r.stdout[-2000:] + r.stderr[-2000:])
-
-
 class HttpDevice(HostDevice):
     """The CPython protocol client of hostbox, over HTTP to a running box."""
 
@@ -198,73 +97,6 @@ class HttpDevice(HostDevice):
         c.close()
         binary = r.getheader("Content-Type") == "application/octet-stream"
         return r.status, data if binary else json.loads(data), dict(r.getheaders())
-
-
-BARE = """
-from microdot import Microdot
-import json
-app = Microdot()
-
-@app.post('/bare')
-async def bare(request):
-    return json.dumps({'v': 1, 'echo': json.loads(request.body)['n']}), 200, {
-        'Content-Type': 'application/json'}
-
-app.run(host='127.0.4.1', port=%d)
-"""
-
-
-def bare_request_cpu(n=1000):
-    import subprocess
-
-    d = Path(tempfile.mkdtemp(prefix="bench-bare-"))
-    port = free_port()
-    upy.provision_board(d, "bare", "configurator")
-    p = subprocess.Popen(upy.board_cmd(BARE % port, upy.ESP32_HEAP),
-                         cwd=upy.device_dir(d, "bare"), env=upy.board_env(d, "bare", True),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                c = http.client.HTTPConnection("127.0.4.1", port, timeout=5)
-                c.request("POST", "/bare", '{"n": 0}')
-                c.getresponse().read()
-                c.close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        t0 = cpu_seconds(p.pid)
-        for i in range(n):
-            c = http.client.HTTPConnection("127.0.4.1", port, timeout=5)
-            c.request("POST", "/bare", json.dumps({"v": 2, "n": i}),
-                      {"Content-Type": "application/json"})
-            assert c.getresponse().read()
-            c.close()
-        return (cpu_seconds(p.pid) - t0) / n
-    finally:
-        p.terminate()
-        p.wait(10)
-
-
-def exchange_cpu(n=200):
-    """Box CPU seconds per full exchange (hello, auth, config 'unchanged', ack) over HTTP."""
-    d = Path(tempfile.mkdtemp(prefix="bench-cpu-"))
-    f = Fleet(d)
-    f.set_defaults(config_of(4 * KB))
-    boot = f.enroll("c1")
-    f.start_box()
-    try:
-        dev = HttpDevice(f.port, boot, "cfgbox-7c2a")
-        now = f.world.now()
-        ver, _ = dev.exchange(now)
-        t0 = cpu_seconds(f.box_proc.pid)
-        for _ in range(n):
-            f.world.advance(30)
-            now += 30
-            assert dev.exchange(now, have=ver) == (ver, None)
-        return (cpu_seconds(f.box_proc.pid) - t0) / n
-    finally:
-        f.stop_box()
 
 
 FILL = """
