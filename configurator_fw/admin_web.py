@@ -14,7 +14,7 @@ import os
 from configurator_fw import lockout, sessions, vault
 from configurator_fw.store import StoreError, Tampered, valid_id
 from configurator_fw.store_devices import (F_BEHIND, F_FAILED, F_NEVER, F_STATE, F_TAMPERED,
-                                           GROUP, STATES)
+                                           STATES)
 from configurator_fw.timekeeper import ClockError, FarAhead
 from shared import base32, config, otpauth, passphrase, protocol
 
@@ -282,18 +282,15 @@ class Admin:
         del slots
         drev = store.verified_defaults_rev()
         yield '{"devices":['
-        sts = (-1, None)
         for i, slot in enumerate(page):
             if i == 1:  # a row made and sent, its group's statuses held
                 gc.collect()
                 low = min(low, gc.mem_free())
-            if sts[0] != slot // GROUP:
-                sts = (slot // GROUP, store.status.group(slot))
             try:
                 dev, r = recs.read(slot)
             except Tampered:
                 dev, r = store._name_of(slot) or "slot-%d" % slot, None
-            st = api._pending.get(dev) or sts[1].get(dev) if r else None
+            st = (api._pending.get(dev) or store.status.get(slot, dev)) if r else None
             st = st if isinstance(st, dict) else {}
             row = {"dev": dev, "state": r["state"] if r else "tampered",
                    "seen": r["seen"] if r else 0, "ack": r["ack"] if r else 0,

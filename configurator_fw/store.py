@@ -123,6 +123,16 @@ class _Files:
     def exists(self, name):
         return self.b.exists(_DIR + "/" + name)
 
+    def make(self, name, size):
+        """A new file of ``size`` zero bytes, written 256 at a time (no block of ``size``)."""
+        zero = bytes(256)
+
+        def fill(write):
+            for i in range(0, size, 256):
+                write(zero if size - i >= 256 else zero[:size - i])
+
+        self.write(name, fill)
+
     def open_read(self, name):
         return self.b.open_read(_DIR + "/" + name)
 
@@ -344,7 +354,7 @@ class Store:
             entries = self.recs.group(g)
             if entries is None:
                 return
-            sts = self.status.group(g * GROUP) if status else {}
+            named = []
             for slot, dev, rec in entries:
                 if dev is None:
                     try:
@@ -353,6 +363,11 @@ class Store:
                         dev = None
                     rec = dict(_TAMPERED, slot=slot)
                     dev = dev or "slot-%d" % slot
+                named.append((slot, dev, rec))
+            del entries
+            sts = self.status.group(g * GROUP, {slot: dev for slot, dev, _ in named}) \
+                if status else {}
+            for _, dev, rec in named:
                 rec["st"] = sts.get(dev)
                 yield dev, rec
             g += 1

@@ -128,7 +128,7 @@ class Devices:
         name = group_file(slot)
         if slot >= self.made:  # a new group: made at its full size once
             if not self.f.exists(name):
-                self.f.write(name, bytes(GROUP * RECORD))
+                self.f.make(name, GROUP * RECORD)
             self.made = (slot // GROUP + 1) * GROUP
         self.f.write_at(name, (slot % GROUP) * RECORD, self.pack(slot, dev, rec))
         self.top_ctr = max(self.top_ctr, rec["ctr"])

@@ -33,7 +33,7 @@ class Secrets:
     def _write(self, slot, data):
         name = group_file(slot)
         if not self.f.exists(name):
-            self.f.write(name, bytes(GROUP * ENTRY))
+            self.f.make(name, GROUP * ENTRY)
         self.f.write_at(name, (slot % GROUP) * ENTRY, data)
 
     def put(self, slot, dev, secret):

@@ -82,15 +82,19 @@ def client_bundle():
 class HttpDevice(HostDevice):
     """The CPython protocol client of hostbox, over HTTP to a running box."""
 
-    def __init__(self, port, boot, box):
+    def __init__(self, port, boot, box, src=None):
+        """``src``: the station address it sends from (the box takes 2 connections at once
+        from one station: devices at once each need their own)."""
         self.port, self.dev, self.dk, self.totp, self.box = port, boot["dev"], bytes.fromhex(
             boot["dk"]), bytes.fromhex(boot["totp"]), box
         self.k = protocol.long_term_key(self.dk, self.totp)
         self.sent = {}
         self.conn = None
+        self.src = (src, 0) if src else None
 
     def post(self, path, body, now):
-        c = http.client.HTTPConnection("127.0.4.1", self.port, timeout=30)
+        c = http.client.HTTPConnection("127.0.4.1", self.port, timeout=30,
+                                       source_address=self.src)
         c.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
         r = c.getresponse()
         data = r.read()
