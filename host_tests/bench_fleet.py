@@ -131,15 +131,24 @@ def at_fleet_size(n, tmp):
     return out
 
 
+def _log(f):
+    """The box's console since this phase started (the log file grows across phases)."""
+    return f.box_log_text()[getattr(f, "log_from", 0):]
+
+
+def _phase(f):
+    f.log_from = len(f.box_log_text())
+
+
 def _mem_errors(f):
-    """MemoryErrors on the box's console that failed a request (a config stream that could not
-    start and was answered 503 before its head is counted apart: _busy)."""
-    log = f.box_log_text()
+    """MemoryErrors on the box's console in this phase that failed a request (a config stream
+    that could not start and was answered 503 before its head is counted apart: _busy)."""
+    log = _log(f)
     return log.count("MemoryError") + log.count("out of memory") - _busy(f)
 
 
 def _busy(f):
-    return f.box_log_text().count("503 before its head")
+    return _log(f).count("503 before its head")
 
 
 # -- heap drift over the real server
@@ -160,6 +169,7 @@ def heap_drift(f, n=1000, devices=20):
     names = ["sensor-%04d" % i for i in range(devices)]
     devs = [_http_device(f, name) for name in names]
     vers = {}
+    _phase(f)
     f.start_box()
     try:
         def round_(k):
@@ -290,6 +300,7 @@ def fleet_in_waves(f, wave=10):
     CPython protocol client over HTTP: (stored, of, box MemoryErrors, box CPU s per device)."""
     names = sorted(f.boots)
     ok = []
+    _phase(f)
     f.start_box()
     cpu0 = _bench().cpu_seconds(f.box_proc.pid)
     lock = threading.Lock()
@@ -306,8 +317,8 @@ def fleet_in_waves(f, wave=10):
                             with lock:
                                 ok.append(name)
                         return
-                    except (AssertionError, OSError):
-                        time.sleep(0.2)
+                    except (AssertionError, OSError, http.client.HTTPException):
+                        time.sleep(0.2)  # a 503 busy, or a stream cut off
 
             # each device of a wave from its own station address, as on the AP
             ts = [threading.Thread(target=one, args=(x, "127.0.4.%d" % (10 + j)))
@@ -326,6 +337,7 @@ def fleet_in_waves(f, wave=10):
 def admin_overview(f, n=10):
     """(box CPU s per page, answer bytes, least free heap while it served) of the overview's
     first page (50 rows, failed first) with 1,000 devices."""
+    _phase(f)
     f.start_box()
     try:
         adm = AdminClient(f.port)
