@@ -252,7 +252,3 @@ class Devices:
             if self.active(s):
                 return s
         return None
-
-    def slots(self):
-        """Every slot in use, in order."""
-        return range(self.used)

@@ -363,6 +363,8 @@ def test_revoked_device_is_answered_like_an_unknown_one(api):
     assert api.store.device("sensor-1")["state"] == "revoked"
     with pytest.raises(KeyError):
         api.store.totp_secret("sensor-1")  # its second factor is gone from the store
+    slot = api.store.device("sensor-1")["slot"]
+    assert api.store.secrets.read(slot) == (None, None)  # erased on the flash, not only hidden
 
 
 def test_sessions_serve_one_config_and_expire(api):
