@@ -25,8 +25,8 @@ import json
 
 from configurator_fw import compose
 from configurator_fw.store_devices import (GROUP, RECORD, Devices, StoreError, Tampered,
-                                           id_hash)
-from configurator_fw.store_overrides import Overrides
+                                           err_hash, field_at, id_hash)
+from configurator_fw.store_overrides import FILE, Overrides, own_file
 from configurator_fw.store_secrets import Secrets
 from configurator_fw.store_status import Statuses
 from shared import config, protocol, records
@@ -318,8 +318,6 @@ class Store:
     def save_status(self, dev, rec, status):
         """Persist ``status`` as what the operator sees of ``dev`` after a reboot, and the
         record ``rec`` with it (its error's hash says which error was persisted)."""
-        from configurator_fw.store_devices import err_hash
-
         self.status.put(rec["slot"], dev, status)
         rec["eh"] = err_hash(status.get("err")) if status else 0
         self.save_device(dev, rec)
@@ -394,7 +392,7 @@ class Store:
         """``slots`` (a list) made sort keys in place, each a small int that sorts as ``field``
         does and names its slot in its low 10 bits: "seen" (minutes since last seen, never
         seen last) or "ver" (the version stored), read from the records a group at a time."""
-        at = 38 if field == "seen" else 42
+        at = field_at("seen" if field == "seen" else "ack")
         raw, g = None, -1
         for i, slot in enumerate(slots):
             if slot // GROUP != g:
@@ -542,7 +540,7 @@ class Store:
                 rec["orev"] = rev
                 self.save_device(dev, rec)
                 fixed = 1
-            keep = "o/%d.%d.bin" % (slot, rev) if rev and n == 0xFFFFFFFF else None
+            keep = own_file(slot, rev) if rev and n == FILE else None
             for name in self.over.own_files(slot):
                 if name != keep:
                     self.files.remove(name)

@@ -18,6 +18,12 @@ GROUP = 16
 RECORD = 80
 _BODY = 64
 _FIELDS = ("ctr", "seen", "ack", "orev", "ahead", "ip", "eh")
+_AT = 34  # the fields' offset in a record, 4 bytes each
+
+
+def field_at(name):
+    """The offset of field ``name`` in a record (a sort reads it without opening the record)."""
+    return _AT + 4 * _FIELDS.index(name)
 STATES = ("", "enrolled", "provisioned", "revoked")
 MAX_SLOTS = 1024  # the index packs a slot in 10 bits
 _ZERO = bytes(RECORD)
@@ -91,7 +97,7 @@ class Devices:
         vals = (rec["ctr"] + 1, rec["seen"], rec["ack"], rec["orev"], rec.get("ahead", 0),
                 rec.get("ip", 0), rec.get("eh", 0))
         for i, v in enumerate(vals):
-            body[34 + 4 * i:38 + 4 * i] = _u32(v)
+            body[_AT + 4 * i:_AT + 4 + 4 * i] = _u32(v)
         return bytes(body) + self._tag(slot, dev, bytes(body))
 
     def unpack(self, slot, raw, dev=None):
@@ -113,7 +119,7 @@ class Devices:
             raise Tampered("the record of %s fails its MAC" % (dev or "slot %d" % slot))
         rec = {"state": STATES[body[0]], "slot": slot}
         for i, k in enumerate(_FIELDS):
-            rec[k] = _i32(body, 34 + 4 * i)
+            rec[k] = _i32(body, _AT + 4 * i)
         rec["ctr"] -= 1
         return name, rec
 
