@@ -236,15 +236,11 @@ def provision(board, have, now=None, last_error=None):
                     "err": last_error}
 
         def used_step(step):
-            nvs = board.nvs(NS)
-            nvs.set_i32("ctr", step)
-            nvs.commit()
+            bootstrap.record(board, boot, ctr=step)
 
         result, ver = exchange(boot, storage, have, host, ip, now, status_fn, used_step)
         if ver > boot["vmax"]:
-            nvs = board.nvs(NS)
-            nvs.set_i32("vmax", ver)
-            nvs.commit()
+            bootstrap.record(board, boot, vmax=ver)
         return result, None
     except Failure as f:
         return f.status, f.retry

@@ -1,6 +1,7 @@
 # The device's encrypted, tamper-evident config file:
 #   ver (4 B) | seal(KS, config records, TR("cfgbox/2 store", dev, ver))
 # written and read as a stream through a few hundred bytes of RAM, never held whole.
+from client_fw import bootstrap
 from shared import protocol, records
 from shared.sealedbox import SealError, SealKey, SealReader, SealWriter
 
@@ -13,13 +14,21 @@ class Storage:
         """``k``: the device's long-term key K (PROTOCOL.md s.1), from DK and T."""
         self.b = board
         self.dev = dev
-        self._k = SealKey(protocol.storage_key(k, board.unique_id()))
+        self._kk = k
+        self._k = self._key(bootstrap.salt(board))
+
+    def _key(self, salt):
+        # KS binds the file to this chip (unique_id, the WiFi MAC: public) and to the salt the
+        # device made itself and keeps in NVS (never sent anywhere); no salt yet: no config
+        return SealKey(protocol.storage_key(self._kk, self.b.unique_id() + salt)) if salt else None
 
     def _aad(self, ver):
         return protocol.tr("cfgbox/2 store", self.dev, ver)
 
     def _open(self):
         """(version, SealReader, file) over the stored config; OSError if there is none."""
+        if self._k is None:
+            raise OSError(2)  # no salt: nothing was ever stored under this chip's key
         f = self.b.open_read(FILE)
         head = f.read(4)
         if len(head) != 4:
@@ -75,6 +84,8 @@ class Storage:
         """Store the config that ``sealed`` (a SealReader of the box's answer) gives: re-sealed
         under KS into a temporary file, which replaces the stored one only once ``sealed``'s
         tag has verified. Until then nothing of it is used; on SealError the old file stays."""
+        if self._k is None:
+            self._k = self._key(bootstrap.salt(self.b, create=True))
         buf = bytearray(_CHUNK)
 
         def fill(write):

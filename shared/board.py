@@ -154,12 +154,17 @@ class Board:
 
     def random(self, n):
         """``n`` bytes for a long-term secret. On an ESP32 ``os.urandom`` is truly random only
-        while the radio runs (Espressif's esp_random), so the station interface is brought up
-        first (it joins nothing: no open AP appears)."""
+        while the radio runs (Espressif's esp_random): if neither interface is up, the station
+        is brought up for the draw (it joins nothing, no AP appears) and put down again, so
+        the WiFi mode is as it was."""
+        if self.wlan("ap").active() or self.wlan("sta").active():
+            return os.urandom(n)
         sta = self.wlan("sta")
-        if not sta.active():
-            sta.active(True)
-        return os.urandom(n)
+        sta.active(True)
+        try:
+            return os.urandom(n)
+        finally:
+            sta.active(False)
 
     def remove(self, name):
         try:
