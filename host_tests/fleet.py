@@ -150,6 +150,14 @@ class Fleet:
         assert r.returncode == 0, r.stdout + r.stderr
         return r.stdout
 
+    def set_boot(self, dev, **fields):
+        """Change fields of ``dev``'s bootstrap in its NVS (hex for dk and totp), as a wrong or
+        a later commissioning would leave it."""
+        self.devrun(dev, "from shared.board import Board\nfrom client_fw import bootstrap\n"
+                    "b = Board()\nboot = bootstrap.read(b)\n"
+                    "boot['dk'], boot['totp'] = boot['dk'].hex(), boot['totp'].hex()\n"
+                    "boot.update(%r)\nbootstrap.write(b, boot)" % fields)
+
     def boot_cmd(self, dev, publishes=1, attempts=None, heap=upy.ESP32_HEAP, cold=False,
                  app=None, before="", env=None):
         """(argv, cwd, env) that power ``dev`` on (``cold``) or reset it and run its main.py as
@@ -194,7 +202,11 @@ class Fleet:
         if not fs.exists("config.bin"):
             return None
         raw = fs.read("config.bin")
+        from tools import nvsimage
+
         uid = hashlib.sha256(b"emu-uid:" + dev.encode()).digest()[:6]
+        nvs = nvsimage.read((upy.device_dir(self.dir, dev) / "nvs.bin").read_bytes())
+        uid += nvs.get(("cfgbox", "salt"), b"")  # the device's own salt (client_fw/bootstrap)
         boot = self.boots[dev]
         k = protocol.long_term_key(bytes.fromhex(boot["dk"]), bytes.fromhex(boot["totp"]))
         key = SealKey(protocol.storage_key(k, uid))

@@ -64,8 +64,7 @@ def test_a_box_with_a_ds3231_is_trusted_after_a_power_cycle(fleet):
 def test_an_absent_box_and_a_wrong_passphrase_are_reported_as_such(fleet):
     assert fleet.check("sensor-1") == ("box not found", None)  # its AP is not up
     fleet.start_box()
-    fleet.devrun("sensor-1", "from shared.board import Board\nn = Board().nvs('cfgbox')\n"
-                 "n.set_blob('psk', b'not the passphrase')\nn.commit()")
+    fleet.set_boot("sensor-1", psk="not the passphrase")
     assert fleet.check("sensor-1") == ("wrong AP passphrase", None)
 
 

@@ -52,8 +52,7 @@ def test_change_reaches_device_and_unchanged_is_not_downloaded(fleet):
 
 def test_wrong_device_key_is_refused(fleet):
     fleet.enroll("sensor-3")
-    fleet.devrun("sensor-3", "from shared.board import Board\nn = Board().nvs('cfgbox')\n"
-                 "n.set_blob('dk', bytes(32))\nn.commit()")
+    fleet.set_boot("sensor-3", dk="00" * 32)
     fleet.start_box()
     # with the wrong key the device cannot even verify the box: it refuses before sending a proof
     assert fleet.check("sensor-3") == ("box not authentic", None)
@@ -65,8 +64,7 @@ def test_wrong_expired_and_replayed_totp(fleet):
     now = fleet.world.now()
     assert fleet.check("sensor-4", now=now - 120)[0] == "unauthorized"  # expired code
     assert fleet.check("sensor-4", now=now + 120)[0] == "unauthorized"  # future code
-    fleet.devrun("sensor-4", "from shared.board import Board\nn = Board().nvs('cfgbox')\n"
-                 "n.set_blob('totp', bytes(20))\nn.commit()")
+    fleet.set_boot("sensor-4", totp="00" * 20)
     # with the wrong T the device cannot even verify the box (K needs both): nothing is sent
     assert fleet.check("sensor-4")[0] == "box not authentic"
 

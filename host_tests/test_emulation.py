@@ -167,38 +167,6 @@ def test_ten_sockets_per_board_listener_included(tmp_path):
         c.close()
 
 
-NVS = """
-from shared.board import Board
-b = Board()
-n = b.nvs('boot')
-try:
-    n.get_i32('count')
-    print('HAVE', n.get_i32('count'))
-except OSError as e:
-    print('ABSENT', e.args[0])
-n.set_i32('count', {v})
-n.set_blob('key', b'\\x01\\x02\\x03')
-buf = bytearray(8)
-print('BLOB', bytes(buf[:n.get_blob('key', buf)]))
-if {commit}:
-    n.commit()
-print('UID', b.unique_id().hex())
-"""
-
-
-def test_nvs_persists_per_device_after_commit_only(tmp_path):
-    first = _ok(upy.device_run(NVS.format(v=1, commit=False), tmp_path, "d1"))
-    assert "ABSENT -4354" in first and "BLOB b'\\x01\\x02\\x03'" in first
-    # not committed: gone after "reboot"
-    assert "ABSENT" in _ok(upy.device_run(NVS.format(v=2, commit=True), tmp_path, "d1"))
-    assert "HAVE 2" in _ok(upy.device_run(NVS.format(v=3, commit=True), tmp_path, "d1"))
-    other = _ok(upy.device_run(NVS.format(v=9, commit=True), tmp_path, "d2"))
-    assert "ABSENT" in other  # each device has its own NVS
-    uid1 = first.split("UID ")[1].split()[0]
-    uid2 = other.split("UID ")[1].split()[0]
-    assert len(uid1) == 12 and uid1 != uid2
-
-
 CLOCK = """
 from shared.board import Board
 from shared import clock
@@ -319,3 +287,18 @@ def test_a_power_cut_at_any_flash_write_of_write_atomic_leaves_old_or_new(tmp_pa
 def test_emulation_overhead_is_measured_and_small():
     # what the harness adds to every board's heap for the emulation's own objects
     assert 2000 < upy.emu_overhead() < 12000
+
+
+def test_wlan_objects_of_one_interface_are_one_driver_and_random_leaves_the_mode(tmp_path):
+    """On the port every network.WLAN(STA_IF) is the same driver (network_wlan.c hands out
+    one static object per interface): a second object sees the first one's state. Drawing a
+    long-term secret through Board.random() brings the radio up only for the draw and leaves
+    the WiFi mode as it found it (it used to leave the station up for good)."""
+    out = _ok(upy.device_run(
+        "import network\nfrom shared.board import Board\n"
+        "a = network.WLAN(network.STA_IF)\na.active(True)\n"
+        "print('SHARED', network.WLAN(network.STA_IF).active())\na.active(False)\n"
+        "b = Board()\nb.random(16)\n"
+        "print('AFTER', network.WLAN(network.STA_IF).active(), "
+        "network.WLAN(network.AP_IF).active())\n", tmp_path, "d1"))
+    assert "SHARED True" in out and "AFTER False False" in out

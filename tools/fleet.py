@@ -10,6 +10,7 @@ as `make demo`): never from the command line, where shell history would keep it.
 """
 import argparse
 import base64
+import csv
 import getpass
 import json
 import os
@@ -449,6 +450,32 @@ def cmd_flash_client(a):
         os.remove(script)
 
 
+def cmd_nvs_image(a):
+    """Each device's bootstrap as an NVS partition image (esp-idf-nvs-partition-gen), to be
+    written at 0x9000 with esptool: the secrets never pass through a REPL or a command line."""
+    from tools import nvsimage
+
+    f = Fleet(a.file)
+    devs = list(a.device)
+    if a.batch:
+        with open(a.batch, newline="") as src:
+            devs += [row[0].strip() for row in csv.reader(src)
+                     if row and row[0].strip() and not row[0].startswith("#")]
+    if not devs:
+        raise CliError("no device: give device ids or --batch FILE.csv (one id per line)")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    out.chmod(0o700)
+    for dev in devs:
+        boot = f.bootstrap(dev)
+        img = out / ("%s-nvs.bin" % dev)
+        keys = out / ("%s-nvs-keys.bin" % dev) if a.encrypt else None
+        nvsimage.make(boot, img, keys)
+        print("%s: %s%s" % (dev, img, " (encrypted; its key: %s)" % keys if keys else ""))
+    print("write each with: esptool --chip esp32 --port PORT write-flash 0x%x DEVICE-nvs.bin "
+          "(or make flash-client METHOD=nvs)" % nvsimage.NVS_OFFSET)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tools.fleet", description=__doc__.split("\n")[0])
     p.add_argument("--file", default=os.environ.get("FLEET", DEFAULT_FILE),
@@ -480,6 +507,12 @@ def main(argv=None):
     s.add_argument("--rotate", action="store_true", help="new credentials for every device")
     s.add_argument("--client-certs", action="store_true",
                    help="devices authenticate with a client certificate (CN = the device id)")
+    s = sub.add_parser("nvs-image", help="devices' bootstraps as NVS partition images")
+    s.add_argument("device", nargs="*", help="device ids")
+    s.add_argument("--batch", help="a CSV file whose first column lists device ids")
+    s.add_argument("--out", default="nvs-images", help="where the images go (mode 700)")
+    s.add_argument("--encrypt", action="store_true",
+                   help="NVS encryption (boards with flash encryption and an nvs_keys partition)")
     for name in ("flash-box", "flash-client", "pull"):
         s = sub.add_parser(name, help="the box's store back into the fleet file, with mpremote"
                            if name == "pull" else "copy to a board with mpremote")
@@ -493,7 +526,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     fn = {"init": cmd_init, "enroll": cmd_enroll, "revoke": cmd_revoke, "list": cmd_list,
           "qr": cmd_qr, "set-config": cmd_defaults, "flash-box": cmd_flash_box,
-          "flash-client": cmd_flash_client, "pull": cmd_pull, "broker": cmd_broker}[a.cmd]
+          "flash-client": cmd_flash_client, "pull": cmd_pull, "nvs-image": cmd_nvs_image, "broker": cmd_broker}[a.cmd]
     try:
         fn(a)
     except (CliError, StoreError) as e:  # the store's refusals say what to do, too

@@ -39,6 +39,7 @@ _SCAN_MS = 1500  # an active scan of 13 channels
 MAX_CLIENTS = 10  # the most stations a softAP takes here (ESP_WIFI_MAX_CONN_NUM is 10 or 15)
 
 # The station's driver state: module-level, as the port's statics (one STA per board)
+_ifs = {}  # interface -> {"active", "cfg"}: the driver's state, shared by its WLAN objects
 _sta = {"reason": 0, "requested": False, "target": None, "due": 0, "joined": None}
 
 
@@ -131,16 +132,30 @@ def networks():
 
 class WLAN:
     def __init__(self, interface=STA_IF):
+        # one driver per board: every WLAN object of an interface shares its state, as the
+        # port's get_wlan_from_id hands out the same static object (network_wlan.c)
         self._if = interface
-        self._active = False
-        self._cfg = {
-            "ssid": "ESP_" + reg.device(),
-            "key": "",
-            "authmode": AUTH_OPEN,
-            "max_clients": 10,
-            "channel": 1,
-            "hidden": False,
-        }
+        if interface not in _ifs:
+            _ifs[interface] = {"active": False, "cfg": {
+                "ssid": "ESP_" + reg.device(),
+                "key": "",
+                "authmode": AUTH_OPEN,
+                "max_clients": 10,
+                "channel": 1,
+                "hidden": False,
+            }}
+
+    @property
+    def _active(self):
+        return _ifs[self._if]["active"]
+
+    @_active.setter
+    def _active(self, on):
+        _ifs[self._if]["active"] = on
+
+    @property
+    def _cfg(self):
+        return _ifs[self._if]["cfg"]
 
     # -- both interfaces
     def active(self, on=None):
