@@ -43,7 +43,7 @@ CLI_TOP    := $(patsubst client_fw/%,$(BUILD)/client/%,$(wildcard client_fw/boot
 
 .SECONDARY:
 .PHONY: all setup multilib browser mosquitto venv micropython micropython-fw build test check bench clean \
-        demo flash-box flash-client pull-box
+        demo flash-box flash-client pull-box firmware
 all: build
 
 setup: multilib browser mosquitto venv micropython
@@ -143,7 +143,14 @@ $(BUILD)/client/%.py: client_fw/%.py
 demo: multilib mosquitto venv micropython build micropython-fw
 	$(Q)$(PY) tools/demo.py --devices $(or $(N),25) $(if $(KEEP),--keep)
 
+# MicroPython for a plain ESP32 with the box and the client frozen in, and our sdkconfig (DHCP
+# pool, sockets): needs ESP-IDF (tools/firmware/build.sh); DRY_RUN=1 prints the commands.
+firmware: build
+	$(Q)bash tools/firmware/build.sh
+
 # Real boards over USB, with mpremote (docs/OPERATOR.md); DRY_RUN=1 prints the commands only.
+# FIRMWARE=image.bin writes MicroPython first (esptool, after checking the image);
+# flash-client METHOD=nvs writes the bootstrap as an NVS image with esptool instead of a script.
 FLEET ?= fleet.cfgbox
 flash-box: venv build
 	$(Q)$(PY) -m tools.fleet --file $(FLEET) flash-box --port "$(PORT)" $(if $(DRY_RUN),--dry-run)

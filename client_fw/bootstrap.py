@@ -22,9 +22,13 @@ SALT = "salt"  # 16 random bytes of the device's own: the storage key's input be
 _FIELDS = ("dev", "dk", "totp", "ssid", "psk", "box")
 
 
-def _gen(blob):
-    # the bootstrap's generation: its digest, so counters of an earlier bootstrap never apply
-    return hashlib.sha256(blob).digest()[:4]
+def _gen(boot):
+    # the bootstrap's generation: a digest of who the device is and its secrets, so that the
+    # counters of other secrets never apply (a new AP key or port keeps them)
+    h = hashlib.sha256()
+    for key in ("dev", "box", "dk", "totp"):
+        h.update((boot[key] + "\n").encode())
+    return h.digest()[:4]
 
 
 def encode(boot):
@@ -44,11 +48,12 @@ def read(board):
     try:
         blob = bytes(buf[: nvs.get_blob(BOOT, buf)])
         out = json.loads(blob)
+        gen = _gen(out)
         out["dk"], out["totp"] = bytes.fromhex(out["dk"]), bytes.fromhex(out["totp"])
     except (OSError, ValueError, KeyError, TypeError):
         raise Missing(NOT_BOOTSTRAPPED) from None
     out.setdefault("port", 80)
-    out["gen"] = _gen(blob)
+    out["gen"] = gen
     # ctr: the last TOTP step the box accepted from us; vmax: the highest version stored
     out["ctr"], out["vmax"] = -1, 0
     run = bytearray(12)

@@ -251,7 +251,8 @@ def test_a_twin_with_the_device_key_alone_gets_nothing(tmp_path):
     try:
         assert fleet.check("sensor-t") == ("ok", OLD)
         ctr_before = fleet.devrun("sensor-t", "from shared.board import Board\n"
-                                  "print(Board().nvs('cfgbox').get_i32('ctr'))").strip()
+                                  "from client_fw import bootstrap\n"
+                                  "print(bootstrap.read(Board())['ctr'])").strip()
         stored = fleet.stored("sensor-t")
         fleet.write_bootstrap("sensor-t", dict(boot, port=proxy.port))
         fleet.world.advance(30)
@@ -259,7 +260,8 @@ def test_a_twin_with_the_device_key_alone_gets_nothing(tmp_path):
         assert sent == {}  # no auth, no config request: nothing secret-dependent left the device
         assert fleet.stored("sensor-t") == stored
         ctr = fleet.devrun("sensor-t", "from shared.board import Board\n"
-                           "print(Board().nvs('cfgbox').get_i32('ctr'))").strip()
+                           "from client_fw import bootstrap\n"
+                                  "print(bootstrap.read(Board())['ctr'])").strip()
         assert ctr == ctr_before  # the counter did not move
         fleet.write_bootstrap("sensor-t", dict(boot, port=fleet.port))
         fleet.set_defaults(NEW)

@@ -165,6 +165,17 @@ def provision_board(emu_dir, device, bundle, frozen=False):
     World(emu_dir)
 
 
+def blank_board(emu_dir, device, frozen=False):
+    """A board as it leaves the factory with MicroPython just written: its filesystem
+    partition erased (the first boot makes the filesystem and boot.py, inisetup.py); a
+    ``frozen`` board's firmware holds the bundles."""
+    d = device_dir(emu_dir, device)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "flash.img").write_bytes(b"\xff" * BLOCK * BLOCKS)
+    (d / "firmware").write_text("frozen" if frozen else "plain")
+    World(emu_dir)
+
+
 def is_frozen(emu_dir, device):
     f = device_dir(emu_dir, device) / "firmware"
     return f.exists() and f.read_text() == "frozen"

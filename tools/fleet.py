@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -356,21 +357,77 @@ def _run(cmds, dry_run):
             raise CliError("mpremote failed (exit %d): %s" % (r.returncode, shown))
 
 
+_PROBE = ("import sys\nsys.path[:] = ['.frozen']\ntry:\n    import configurator_fw\n"
+          "    print('FIRMWARE frozen')\nexcept ImportError:\n    print('FIRMWARE plain')\n")
+
+
+def _esptool(port, *args):
+    return [sys.executable, "-m", "esptool", "--chip", "esp32", "--port", port, *args]
+
+
+def _firmware(a):
+    """FIRMWARE=path: the MicroPython image, checked with esptool on the host first (an image
+    esptool cannot read is refused before the board is touched), written at 0x1000 (the ESP32's
+    bootloader offset in MicroPython's images); esptool checks the chip is an ESP32."""
+    if not a.firmware:
+        return []
+    if not os.path.exists(a.firmware):
+        raise CliError("%s: no such firmware image" % a.firmware)
+    r = subprocess.run([sys.executable, "-m", "esptool", "--chip", "esp32", "image-info",
+                        a.firmware], capture_output=True, text=True)
+    if r.returncode:
+        raise CliError("%s is not an ESP32 image esptool can read: %s" % (
+            a.firmware, (r.stderr or r.stdout).strip().splitlines()[-1:]))
+    return [_esptool(a.port, "write-flash", "-z", "0x1000", a.firmware)]
+
+
+def _run_all(pre, cmds, dry_run):
+    for c in pre:
+        shown = " ".join(shlex.quote(x) for x in c)
+        print(shown if dry_run else "+ " + shown, flush=True)
+        if not dry_run and subprocess.run(c).returncode:
+            raise CliError("esptool failed: %s" % shown)
+    _run(cmds, dry_run)
+
+
+def _is_frozen(a):
+    """Whether the board's firmware has the box frozen in (then only main.py is copied)."""
+    if a.frozen != "auto" or a.dry_run:
+        return a.frozen == "yes"
+    r = subprocess.run(_mpremote(a.port, "exec", _PROBE), capture_output=True, text=True)
+    if r.returncode or "FIRMWARE" not in r.stdout:
+        raise CliError("the board does not answer on %s: %s" % (a.port, r.stderr.strip()))
+    return "FIRMWARE frozen" in r.stdout
+
+
 def cmd_flash_box(a):
     _check_port(a)
     bundle = _bundle("configurator")
+    pre = _firmware(a)
     tmp = tempfile.TemporaryDirectory(prefix="cfgbox-store-")
     unpack(a.file, tmp.name)  # the sealed store as it is: no passphrase needed to copy it
     if not (Path(tmp.name) / "store" / "box.json").exists():
         raise CliError("%s is corrupt: it holds no box" % a.file)
     wipe = Path(tmp.name + "-wipe.py")
     wipe.write_text(_WIPE)
-    cmds = _copy_cmds(a.port, bundle) + [_mpremote(a.port, "run", str(wipe))]
-    cmds += _copy_cmds(a.port, tmp.name) + [_mpremote(a.port, "reset")]
     try:
-        _run(cmds, a.dry_run)
+        if pre and not a.dry_run:
+            _run_all(pre, [], False)
+            pre = []
+        if _is_frozen(a):
+            top = Path(tmp.name + "-top")
+            top.mkdir()
+            for f in bundle.glob("*.py"):  # main.py (boot.py): the rest is in the firmware
+                (top / f.name).write_bytes(f.read_bytes())
+            cmds = _copy_cmds(a.port, top)
+        else:
+            cmds = _copy_cmds(a.port, bundle)
+        cmds += [_mpremote(a.port, "run", str(wipe))]
+        cmds += _copy_cmds(a.port, tmp.name) + [_mpremote(a.port, "reset")]
+        _run_all(pre, cmds, a.dry_run)
     finally:
         wipe.unlink()
+        shutil.rmtree(tmp.name + "-top", ignore_errors=True)
         tmp.cleanup()
     if not a.dry_run:
         print("box flashed: it starts sealed; join its -locked AP and unlock on /admin")
@@ -434,6 +491,23 @@ def cmd_flash_client(a):
     bundle = _bundle("client")
     f = Fleet(a.file)
     boot = f.bootstrap(a.device)
+    pre = _firmware(a)
+    if a.method == "nvs":
+        # the bootstrap as an NVS partition image (esp-idf-nvs-partition-gen) written with
+        # esptool at the port's NVS offset; it stays in nvs-images/ (mode 600: it holds the
+        # device's secrets) so the printed commands can be run again
+        from tools import nvsimage
+
+        out = Path(a.images)
+        out.mkdir(parents=True, exist_ok=True)
+        out.chmod(0o700)
+        img = nvsimage.make(boot, out / ("%s-nvs.bin" % a.device))
+        pre.append(_esptool(a.port, "write-flash", "0x%x" % nvsimage.NVS_OFFSET, str(img)))
+        _run_all(pre, _copy_cmds(a.port, bundle) + [_mpremote(a.port, "reset")], a.dry_run)
+        if a.dry_run:
+            print("# %s holds %s's secrets (mode 600): remove it once the board is flashed"
+                  % (img, a.device))
+        return
     # the secrets go through a file only this user can read, removed at once: never argv
     fd, script = tempfile.mkstemp(prefix="cfgbox-boot-", suffix=".py")
     try:
@@ -442,7 +516,7 @@ def cmd_flash_client(a):
         cmds = _copy_cmds(a.port, bundle)
         cmds.append(_mpremote(a.port, "run", script))
         cmds.append(_mpremote(a.port, "reset"))
-        _run(cmds, a.dry_run)
+        _run_all(pre, cmds, a.dry_run)
         if a.dry_run:
             print("# %s: the one-shot script (mode 600, removed after the run) holds %s's "
                   "secrets; not shown" % (script, a.device))
@@ -519,8 +593,18 @@ def main(argv=None):
         s.add_argument("--port", default=os.environ.get("PORT", ""))
         s.add_argument("--dry-run", action="store_true", default=bool(os.environ.get("DRY_RUN")),
                        help="print the commands only")
+        if name != "pull":
+            s.add_argument("--firmware", default=os.environ.get("FIRMWARE", ""),
+                           help="a MicroPython image to write first with esptool")
+        if name == "flash-box":
+            s.add_argument("--frozen", choices=("auto", "yes", "no"), default="auto",
+                           help="the box frozen in the board's firmware (auto: ask the board)")
         if name == "flash-client":
             s.add_argument("--device", default=os.environ.get("DEVICE", ""))
+            s.add_argument("--method", choices=("repl", "nvs"),
+                           default=os.environ.get("METHOD") or "repl",
+                           help="bootstrap by a one-shot script (repl) or an NVS image (nvs)")
+            s.add_argument("--images", default="nvs-images", help=argparse.SUPPRESS)
         if name == "pull":
             s.add_argument("--force", action="store_true", help="even from another box")
     a = p.parse_args(argv)

@@ -30,8 +30,7 @@ def power_on():
     try:
         vfs.mount(bdev, "/")
     except OSError:
-        vfs.VfsLfs2.mkfs(bdev)
-        vfs.mount(bdev, "/")
+        _inisetup()
     os.chdir("/")
     sys.path[:] = ["", ".frozen", "/lib"]
     # On a board these are C modules that cost the firmware no heap: load them now, before the
@@ -45,9 +44,41 @@ def power_on():
     sys.modules["usocket"] = socket  # on a board, `import usocket` is the port's socket
 
 
-def run_main():
-    """Run boot.py then main.py from the flash, as the port does after _boot.py."""
-    for name in ("boot.py", "main.py"):
+_BOOT_PY = """\
+# This file is executed on every boot (including wake-boot from deepsleep)
+#import esp
+#esp.osdebug(None)
+#import webrepl
+#webrepl.start()
+"""
+CORRUPT_EXIT = 98
+
+
+def _inisetup():
+    """ports/esp32/modules/_boot.py and inisetup.py: a filesystem that does not mount is made
+    afresh (with its boot.py) only if the flash's first block is erased, as on a new chip;
+    otherwise the port prints that it is corrupted, every 3 s for ever, and runs nothing (here:
+    once, then the board stops, exit 98)."""
+    buf = bytearray(bdev.ioctl(5, 0))
+    bdev.readblocks(0, buf)
+    for b in buf:
+        if b != 0xFF:
+            print("The filesystem appears to be corrupted. If you had important data there, you\n"
+                  "may want to make a flash snapshot to try to recover it. Otherwise, perform\n"
+                  "factory reprogramming of MicroPython firmware (completely erase flash, "
+                  "followed\nby firmware programming).\n")
+            sys.exit(CORRUPT_EXIT)
+    print("Performing initial setup")
+    vfs.VfsLfs2.mkfs(bdev)
+    vfs.mount(bdev, "/")
+    with open("/boot.py", "w") as f:
+        f.write(_BOOT_PY)
+
+
+def run_main(main=True):
+    """Run boot.py then main.py from the flash, as the port does after _boot.py (main.py only
+    in the friendly REPL mode: not after a soft reset from the raw REPL)."""
+    for name in ("boot.py", "main.py") if main else ("boot.py",):
         try:
             os.stat(name)
         except OSError:

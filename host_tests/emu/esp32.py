@@ -221,8 +221,17 @@ def _power_cut_point():
 
 class NVS:
     def __init__(self, namespace):
+        # nvs_open(NVS_READWRITE), as esp32_nvs_make_new calls it, writes the namespace's
+        # entry when it is new (Storage::createOrOpenNamespace)
         self._ns_name = _key(namespace)
         self._ns = None
+        part = _Part()
+        item = part.items.get((0, _U8, self._ns_name))
+        if item:
+            self._ns = item[3][24]
+        else:
+            _power_cut_point()
+            self._ns = part.namespace(self._ns_name)
 
     def _part(self, create):
         part = _Part()
