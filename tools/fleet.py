@@ -494,11 +494,11 @@ def cmd_flash_client(a):
     pre = _firmware(a)
     if a.method == "nvs":
         # the bootstrap as an NVS partition image (esp-idf-nvs-partition-gen) written with
-        # esptool at the port's NVS offset; it stays in nvs-images/ (mode 600: it holds the
-        # device's secrets) so the printed commands can be run again
+        # esptool at the port's NVS offset; it stays in nvs-images/ beside the fleet file (mode
+        # 600: it holds the device's secrets) so the printed commands can be run again
         from tools import nvsimage
 
-        out = Path(a.images)
+        out = Path(a.file).resolve().parent / "nvs-images"
         out.mkdir(parents=True, exist_ok=True)
         out.chmod(0o700)
         img = nvsimage.make(boot, out / ("%s-nvs.bin" % a.device))
@@ -604,7 +604,7 @@ def main(argv=None):
             s.add_argument("--method", choices=("repl", "nvs"),
                            default=os.environ.get("METHOD") or "repl",
                            help="bootstrap by a one-shot script (repl) or an NVS image (nvs)")
-            s.add_argument("--images", default="nvs-images", help=argparse.SUPPRESS)
+
         if name == "pull":
             s.add_argument("--force", action="store_true", help="even from another box")
     a = p.parse_args(argv)

@@ -42,7 +42,7 @@ def csv_text(boot):
 def make(boot, out, keyfile=None):
     """Write ``boot``'s NVS image to ``out`` with the generator; with ``keyfile`` (a path), the
     image is encrypted (NVS encryption, XTS-AES) under a new key the generator writes there."""
-    out = Path(out)
+    out = Path(out).resolve()
     with tempfile.TemporaryDirectory(prefix="cfgbox-nvs-") as d:
         src = Path(d) / "boot.csv"
         src.write_text(csv_text(boot))

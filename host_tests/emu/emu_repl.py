@@ -11,6 +11,7 @@ import sys
 import emu_registry as reg
 
 SOFT_RAW, SOFT_FRIENDLY = 76, 77
+_HARDWARE = (75, 98, 99)  # machine.reset(), a corrupt filesystem, a power cut
 _WINDOW = 128  # MICROPY_REPL_STDIN_BUFFER_MAX (256) / 2
 _out = sys.stdout.buffer
 
@@ -41,9 +42,12 @@ def _execute(code, g, eof):
         exec(compile(code, "<stdin>", "exec"), g)  # noqa: S102 - the REPL's own job
         if eof:
             _tx(b"\x04")
-    except SystemExit:
+    except SystemExit as e:
+        if e.args and e.args[0] in _HARDWARE:
+            raise  # machine.reset(), a power cut: the board itself goes down
         if eof:
-            _tx(b"\x04")
+            _tx(b"\x04\x04")
+        _soft_reset(SOFT_RAW if eof else SOFT_FRIENDLY)  # pyexec: SystemExit is a soft reset
     except BaseException as e:  # noqa: BLE001 - printed, as the port prints it
         if eof:
             _tx(b"\x04")
