@@ -93,7 +93,7 @@ class SerialBoard:
                 data = os.read(self.master, 4096)
             except OSError:
                 return
-            for i, b in enumerate(data):
+            for b in data:
                 with self._lock:
                     proc = self.proc
                 if b == 3 and self._running_code():

@@ -299,7 +299,7 @@ def emu_overhead():
                   "import emu_registry, emu_clock, emu_flash, emu_boot\n"
                   "import esp32, machine, network, socket, time\n"
                   "bdev = emu_flash.Flash(emu_registry.path('dev', 'calib', 'flash.img'))\n"
-                  "emu_clock.power_on(True)\n"
+                  "emu_clock.power_on(True)\nesp32._part()\n"
                   "gc.collect()\nprint(start - gc.mem_free())\n")
         r = subprocess.run([str(MICROPYTHON), "-X", "heapsize=%d" % ESP32_HEAP, "-c", script],
                            env=board_env(d, "calib"), capture_output=True, text=True, timeout=60)

@@ -610,7 +610,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     fn = {"init": cmd_init, "enroll": cmd_enroll, "revoke": cmd_revoke, "list": cmd_list,
           "qr": cmd_qr, "set-config": cmd_defaults, "flash-box": cmd_flash_box,
-          "flash-client": cmd_flash_client, "pull": cmd_pull, "nvs-image": cmd_nvs_image, "broker": cmd_broker}[a.cmd]
+          "flash-client": cmd_flash_client, "pull": cmd_pull, "nvs-image": cmd_nvs_image,
+          "broker": cmd_broker}[a.cmd]
     try:
         fn(a)
     except (CliError, StoreError) as e:  # the store's refusals say what to do, too

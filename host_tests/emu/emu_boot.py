@@ -35,7 +35,9 @@ def power_on():
     sys.path[:] = ["", ".frozen", "/lib"]
     # On a board these are C modules that cost the firmware no heap: load them now, before the
     # firmware starts, so the harness can measure their heap once and add it (upy_harness).
-    import esp32  # noqa: F401
+    import esp32
+
+    esp32._part()  # the NVS partition's index, as IDF's nvs_flash_init reads it at boot
     import machine  # noqa: F401
     import network  # noqa: F401
     import socket

@@ -110,10 +110,10 @@ class _Part:
                 if struct.unpack("<I", e[4:8])[0] == _entry_crc(e):
                     name = bytes(e[8:24]).split(b"\0")[0]
                     if e[1] == _BLOB_DATA:
-                        self.chunks[(e[0], name, e[3])] = (p, i, span, e)
+                        self.chunks[(e[0], name, e[3])] = (p, i, span, bytes(e[24:32]))
                     else:
                         kind = "blob" if e[1] == _BLOB_IDX else e[1]
-                        self.items[(e[0], kind, name)] = (p, i, span, e)
+                        self.items[(e[0], kind, name)] = (p, i, span, bytes(e[24:32]))
                     used = i + span
                 i += span
             self.pages.append((p, seq, used if state == _ACTIVE else ENTRIES))
@@ -122,8 +122,8 @@ class _Part:
     def namespace(self, name):
         item = self.items.get((0, _U8, name))
         if item:
-            return item[3][24]
-        used = [e[3][24] for k, e in self.items.items() if k[0] == 0 and k[1] == _U8]
+            return item[3][0]
+        used = [e[3][0] for k, e in self.items.items() if k[0] == 0 and k[1] == _U8]
         idx = max(used or [0]) + 1
         e = bytearray(b"\xff" * 32)
         e[0:4] = bytes((0, _U8, 1, _ANY))
@@ -201,6 +201,17 @@ class _Part:
         return True
 
 
+_cache = [None]
+
+
+def _part():
+    """The partition's index, read once per boot (only this board writes its NVS while it
+    runs); loaded by emu_boot before the firmware starts, so its heap is the emulation's."""
+    if _cache[0] is None:
+        _cache[0] = _Part()
+    return _cache[0]
+
+
 def _seal(page, seq, n, active):
     page[0:8] = struct.pack("<II", _ACTIVE if active else _FULL, seq)
     page[8] = 0xFE
@@ -225,20 +236,20 @@ class NVS:
         # entry when it is new (Storage::createOrOpenNamespace)
         self._ns_name = _key(namespace)
         self._ns = None
-        part = _Part()
+        part = _part()
         item = part.items.get((0, _U8, self._ns_name))
         if item:
-            self._ns = item[3][24]
+            self._ns = item[3][0]
         else:
             _power_cut_point()
             self._ns = part.namespace(self._ns_name)
 
     def _part(self, create):
-        part = _Part()
+        part = _part()
         if self._ns is None:
             item = part.items.get((0, _U8, self._ns_name))
             if item:
-                self._ns = item[3][24]
+                self._ns = item[3][0]
             elif create:
                 self._ns = part.namespace(self._ns_name)
         return part
@@ -269,7 +280,7 @@ class NVS:
         item = part.items.get((self._ns, _I32, k)) if self._ns is not None else None
         if item is None:
             _err(NOT_FOUND)
-        return struct.unpack("<i", item[3][24:28])[0]
+        return struct.unpack("<i", item[3][0:4])[0]
 
     def set_blob(self, key, value):
         k = _key(key)
@@ -280,7 +291,7 @@ class NVS:
         part = self._part(True)
         old = part.items.get((self._ns, "blob", k))
         # a new version's chunks start at the other half of the chunk numbers (VER_0 / VER_1)
-        start = 128 if old and old[3][29] == 0 else 0
+        start = 128 if old and old[3][5] == 0 else 0
         off, n = 0, 0
         while off < len(data) or n == 0:
             size = min(len(data) - off, 32 * (ENTRIES - 1))
@@ -296,13 +307,13 @@ class NVS:
         idx[4:8] = struct.pack("<I", _entry_crc(idx))
         part.append([idx])
         if old:
-            self._erase_blob(part, old)
+            self._erase_blob(part, old, k)
 
-    def _erase_blob(self, part, idx):
-        count, start = idx[3][28], idx[3][29]
+    def _erase_blob(self, part, idx, k):
+        count, start = idx[3][4], idx[3][5]
         part.erase(idx)
         for c in range(start, start + count):
-            chunk = part.chunks.get((self._ns, idx[3][8:24].split(b"\0")[0], c))
+            chunk = part.chunks.get((self._ns, k, c))
             if chunk:
                 part.erase(chunk)
 
@@ -312,7 +323,7 @@ class NVS:
         idx = part.items.get((self._ns, "blob", k)) if self._ns is not None else None
         if idx is None:
             _err(NOT_FOUND)
-        size, count, start = struct.unpack("<IBB", idx[3][24:30])
+        size, count, start = struct.unpack("<IBB", idx[3][0:6])
         if len(buf) < size:
             _err(INVALID_LENGTH)
         at = 0
@@ -321,9 +332,9 @@ class NVS:
             if chunk is None:
                 _err(NOT_FOUND)
             p, i, span, e = chunk
-            n = struct.unpack("<H", e[24:26])[0]
+            n = struct.unpack("<H", e[0:2])[0]
             data = part._read(p * PAGE + 64 + 32 * (i + 1), n)
-            if _crc(data) != struct.unpack("<I", e[28:32])[0]:
+            if _crc(data) != struct.unpack("<I", e[4:8])[0]:
                 _err(NOT_FOUND)
             buf[at:at + n] = data
             at += n
@@ -332,15 +343,15 @@ class NVS:
     def erase_key(self, key):
         k = _key(key)
         part = self._part(False)
-        found = None
+        found = blob = None
         if self._ns is not None:
-            for kind in (_I32, "blob"):
-                found = found or part.items.get((self._ns, kind, k))
+            blob = part.items.get((self._ns, "blob", k))
+            found = part.items.get((self._ns, _I32, k)) or blob
         if found is None:
             _err(NOT_FOUND)
         _power_cut_point()
-        if found[3][1] == _BLOB_IDX:
-            self._erase_blob(part, found)
+        if found is blob:
+            self._erase_blob(part, found, k)
         else:
             part.erase(found)
 
