@@ -56,7 +56,7 @@ def record(kind, path, value):
 
 # the inputs of every vector (PROTOCOL.md appendix A); the records are built here from s.3
 sys.path.insert(0, str(Path(__file__).parent.parent / "vectors"))
-from kat_inputs import BOX, CN, DEV, IV, MK, NOW, SID, SN, ST, STEP, T, UID  # noqa: E402
+from kat_inputs import BOX, CN, DEV, IV, MK, NOW, SALT, SID, SN, ST, STEP, T, UID  # noqa: E402
 
 CONFIG = record(1, ["a"], b"1") + record(0, ["mqtt"], b"") + record(1, ["mqtt", "host"], b'"h"')
 
@@ -81,7 +81,7 @@ def vectors():
         "m_ack_ok": mac(sk, "cfgbox/2 ack-ok", SID, 42),
         "cfg_stream": (42).to_bytes(4, "big")
         + seal(sk, CONFIG, tr("cfgbox/2 cfg", SID, DEV, 42), IV),
-        "KS": hkdf(k, UID, b"cfgbox/2 storage"),
+        "KS": hkdf(k, UID + SALT, b"cfgbox/2 storage"),
     }
 
 

@@ -10,6 +10,7 @@ SID = bytes(range(0xA0, 0xB0))
 NOW = 1795219215
 STEP = NOW // 30
 UID = bytes.fromhex("246f28a1b2c3")
+SALT = bytes(range(0x60, 0x70))  # S, the device's own storage salt (NVS "salt")
 IV = bytes(range(0x10, 0x20))
 ST = '{"fw":"1.0.0","heap":81234,"rssi":-51,"ver":42,"err":null}'
 # {"a": 1, "mqtt": {"host": "h"}} as records (s.3)

@@ -6,7 +6,7 @@ import unittest
 from shared import protocol
 from shared.sealedbox import SealKey, SealWriter
 
-from kat_inputs import BOX, CN, CONFIG, DEV, IV, MK, NOW, SID, SN, ST, STEP, T, UID
+from kat_inputs import BOX, CN, CONFIG, DEV, IV, MK, NOW, SALT, SID, SN, ST, STEP, T, UID
 
 H = bytes.fromhex
 V = {
@@ -26,7 +26,7 @@ V = {
         '0000002a01101112131415161718191a1b1c1d1e1fb750e01527d79ab63cd40fbd134e648848ba84'
         '91e6f4153cafbf9f379533e4f6f274659fad6f7dce51e4a39d78ddca3bd4bd6e0395a7cccd7aef92'
         '9a39b41e9c2b5f4f115db23bf445d8f7d42fd32db9'),
-    'KS': 'ede41fc4b14b6862803d2c312f4963ba4777c89cb8d28a2cac5b409df6d520cc',
+    'KS': '920d1bf8293f1162da04827358ba9818951e88a2c1cd4a272764542085acabf5',
 }
 
 
@@ -41,7 +41,7 @@ class TestProtocolV2(unittest.TestCase):
         self.assertEqual(self.dk, H(V["DK"]))
         self.assertEqual(protocol.decoy_key(MK, DEV), H(V["decoy"]))
         self.assertEqual(self.k, H(V["K"]))
-        self.assertEqual(protocol.storage_key(self.k, UID), H(V["KS"]))
+        self.assertEqual(protocol.storage_key(self.k, UID + SALT), H(V["KS"]))
 
     def test_code_and_session_key(self):
         self.assertEqual(self.code.encode(), H(V["code"]))
