@@ -117,3 +117,18 @@ def test_make_flash_client_and_flash_box_and_pull_box_through_the_real_mpremote(
         r = _fleet(tmp_path, "pull-box", "PORT=" + box.path)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "pulled box cfgbox-s: 2 devices" in r.stdout
+
+
+def test_a_firmware_image_esptool_cannot_read_is_refused_before_the_board_is_touched(tmp_path):
+    """FIRMWARE= is checked on the host with the real esptool (image-info) before any command
+    for the board runs, even a printed one."""
+    assert _cli(tmp_path, "init", "--box", "cfgbox-f", "--ssid", "plant1",
+                "--iterations", "1000").returncode == 0
+    bad = tmp_path / "not-firmware.bin"
+    bad.write_bytes(b"this is not an ESP32 image" * 100)
+    r = _fleet(tmp_path, "flash-box", "PORT=/dev/ttyUSB9", "FIRMWARE=" + str(bad), "DRY_RUN=1")
+    assert r.returncode != 0 and "not an ESP32 image esptool can read" in r.stderr
+    assert "mpremote" not in r.stdout
+    r = _fleet(tmp_path, "flash-box", "PORT=/dev/ttyUSB9", "FIRMWARE=" + str(tmp_path / "no.bin"),
+               "DRY_RUN=1")
+    assert r.returncode != 0 and "no such firmware image" in r.stderr

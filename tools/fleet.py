@@ -387,7 +387,8 @@ def _run_all(pre, cmds, dry_run):
         print(shown if dry_run else "+ " + shown, flush=True)
         if not dry_run and subprocess.run(c).returncode:
             raise CliError("esptool failed: %s" % shown)
-    _run(cmds, dry_run)
+    if cmds:
+        _run(cmds, dry_run)
 
 
 def _is_frozen(a):

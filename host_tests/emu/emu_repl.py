@@ -125,11 +125,9 @@ def _paste(cmd, g):
 
 def friendly(g):
     """pyexec_friendly_repl, short of line editing: returns by switching to the raw REPL."""
-    import sys as _sys
-
     _tx("MicroPython %s on 2025-04-15; Generic ESP32 module with ESP32\r\n"
         "Type \"help()\" for more information.\r\n" % ".".join(
-            str(x) for x in _sys.implementation.version[:3]))
+            str(x) for x in sys.implementation.version[:3]))
     while True:
         _tx(">>> ")
         line = bytearray()
