@@ -27,6 +27,7 @@ def join(sta, ssid, password, timeout_ms=10000, settle_ms=4000):
     sta.active(True)
     if not any(n[0] == ssid.encode() for n in sta.scan()):
         raise JoinError(NO_AP, ssid)
+    sta.disconnect()  # a connect() while the driver still retries raises on the port
     stale = sta.status()
     sta.connect(ssid, password)
     t0 = time.ticks_ms()

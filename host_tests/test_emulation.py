@@ -61,7 +61,8 @@ def test_a_stale_reason_stands_until_an_ip_and_disconnect_reads_idle(tmp_path):
     retry = ("sta.connect('cfgbox', 'correct horse')\ntime.sleep_ms(3000)\n"
              "print('FIRST', sta.status())\n"
              "ap = Board().wlan('ap')\n"
-             "ap.config(ssid='cfgbox', key='correct horse', authmode=3)\nap.active(True)\n")
+             "ap.config(ssid='cfgbox', key='correct horse', authmode=3)\nap.active(True)\n"
+             "sta.disconnect()\n")  # a second connect() while the driver retries would raise
     # the first attempt finds no AP (201); the retry's status reads 201 until it gets an IP
     out = _join(tmp_path, "d1", before=retry)
     assert out == "[201, 201, 1010, 1010, 1010] True 127.0.4.2"
@@ -302,3 +303,18 @@ def test_wlan_objects_of_one_interface_are_one_driver_and_random_leaves_the_mode
         "print('AFTER', network.WLAN(network.STA_IF).active(), "
         "network.WLAN(network.AP_IF).active())\n", tmp_path, "d1"))
     assert "SHARED True" in out and "AFTER False False" in out
+
+
+def test_a_second_connect_while_the_driver_retries_raises_and_join_still_works(tmp_path):
+    """On the port a connect() while the station is still trying raises OSError("Wifi Internal
+    Error") (ESP_ERR_WIFI_CONN; micropython#17661); the emulation accepted it. The firmware's
+    join stops any attempt first, so it joins after an application left one retrying."""
+    out = _ok(upy.device_run(
+        "import network\nfrom client_fw import wlan\n"
+        "s = network.WLAN(network.STA_IF)\ns.active(True)\ns.connect('no-such-ap', 'x' * 8)\n"
+        "try:\n    s.connect('no-such-ap', 'x' * 8)\n    print('ACCEPTED')\n"
+        "except OSError as e:\n    print('RAISED', e.args[0])\n"
+        "try:\n    wlan.join(s, 'no-such-ap', 'x' * 8)\nexcept wlan.JoinError as e:\n"
+        "    print('JOIN', e.reason)\n", tmp_path, "d1"))
+    assert "RAISED Wifi Internal Error" in out and "ACCEPTED" not in out
+    assert "JOIN" in out  # a clean failure of its own (no AP), not the driver's OSError

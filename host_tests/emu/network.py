@@ -255,6 +255,12 @@ class WLAN:
     def connect(self, ssid, key=None):
         if self._if != STA_IF or not self._active:
             raise OSError("STA must be active")
+        _poll()
+        if _sta["requested"] and not _sta["joined"]:
+            # the driver is still trying: esp_wifi_connect() returns ESP_ERR_WIFI_CONN, which
+            # esp_exceptions raises as "Wifi Internal Error" (network_wlan.c network_wlan_connect,
+            # network_common.c; v1.25.0 to v1.28.0, micropython#17661)
+            raise OSError("Wifi Internal Error")
         _leave()
         _sta["target"] = (ssid, key)
         _sta["requested"] = True
