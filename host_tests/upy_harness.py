@@ -295,6 +295,12 @@ def emu_overhead():
         dev = Path(d) / "dev" / "calib"
         dev.mkdir(parents=True)
         (dev / "flash.img").write_bytes(b"\xff" * BLOCK * BLOCKS)
+        # a commissioned board's NVS (its bootstrap blob), whose index the emulation keeps
+        from tools import nvsimage
+
+        nvsimage.make({"dev": "sensor-0001", "dk": "ab" * 32, "totp": "cd" * 20,
+                       "ssid": "cfgbox-fleet-ap", "psk": "x" * 24, "box": "cfgbox-calib"},
+                      dev / "nvs.bin")
         script = ("import gc\ngc.collect()\nstart = gc.mem_free()\n"
                   "import emu_registry, emu_clock, emu_flash, emu_boot\n"
                   "import esp32, machine, network, socket, time\n"
