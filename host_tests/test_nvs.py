@@ -18,8 +18,8 @@ NEW = dict(BOOT, dk="c3" * 32, totp="d4" * 20, psk="fleet-ap-key-2")
 
 
 def _run(tmp_path, script, dev="d1", env=None):
-    r = upy.device_run(script, tmp_path, dev, env=env)
-    return r
+    """``script`` on board ``dev`` of this test's directory (one board unless named)."""
+    return upy.device_run(script, tmp_path, dev, env=env)
 
 
 def _ok(r):

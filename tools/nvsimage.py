@@ -17,15 +17,17 @@ import tempfile
 import zlib
 from pathlib import Path
 
+ROOT = str(Path(__file__).resolve().parent.parent)
+if ROOT not in sys.path:  # client_fw's encoder, also when run as a script from elsewhere
+    sys.path.insert(0, ROOT)
+from client_fw import bootstrap  # noqa: E402
+
 NVS_OFFSET = 0x9000
 NVS_SIZE = 0x6000
 NAMESPACE = "cfgbox"
 
 
 def bootstrap_blob(boot):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from client_fw import bootstrap
-
     return bootstrap.encode(boot)
 
 

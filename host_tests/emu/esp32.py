@@ -244,16 +244,6 @@ class NVS:
             _power_cut_point()
             self._ns = part.namespace(self._ns_name)
 
-    def _part(self, create):
-        part = _part()
-        if self._ns is None:
-            item = part.items.get((0, _U8, self._ns_name))
-            if item:
-                self._ns = item[3][0]
-            elif create:
-                self._ns = part.namespace(self._ns_name)
-        return part
-
     def _entry(self, ns, kind, key, span=1, chunk=_ANY):
         e = bytearray(b"\xff" * 32)
         e[0:4] = bytes((ns, kind, span, chunk))
@@ -265,7 +255,7 @@ class NVS:
         if not -(2**31) <= value < 2**31:
             raise OverflowError("overflow converting long int to machine word")
         _power_cut_point()
-        part = self._part(True)
+        part = _part()
         old = part.items.get((self._ns, _I32, k))
         e = self._entry(self._ns, _I32, k)
         e[24:28] = struct.pack("<i", value)
@@ -276,8 +266,8 @@ class NVS:
 
     def get_i32(self, key):
         k = _key(key)
-        part = self._part(False)
-        item = part.items.get((self._ns, _I32, k)) if self._ns is not None else None
+        part = _part()
+        item = part.items.get((self._ns, _I32, k))
         if item is None:
             _err(NOT_FOUND)
         return struct.unpack("<i", item[3][0:4])[0]
@@ -288,7 +278,7 @@ class NVS:
         if len(data) > _MAX_BLOB:
             _err(VALUE_TOO_LONG)
         _power_cut_point()
-        part = self._part(True)
+        part = _part()
         old = part.items.get((self._ns, "blob", k))
         # a new version's chunks start at the other half of the chunk numbers (VER_0 / VER_1)
         start = 128 if old and old[3][5] == 0 else 0
@@ -319,8 +309,8 @@ class NVS:
 
     def get_blob(self, key, buf):
         k = _key(key)
-        part = self._part(False)
-        idx = part.items.get((self._ns, "blob", k)) if self._ns is not None else None
+        part = _part()
+        idx = part.items.get((self._ns, "blob", k))
         if idx is None:
             _err(NOT_FOUND)
         size, count, start = struct.unpack("<IBB", idx[3][0:6])
@@ -342,11 +332,9 @@ class NVS:
 
     def erase_key(self, key):
         k = _key(key)
-        part = self._part(False)
-        found = blob = None
-        if self._ns is not None:
-            blob = part.items.get((self._ns, "blob", k))
-            found = part.items.get((self._ns, _I32, k)) or blob
+        part = _part()
+        blob = part.items.get((self._ns, "blob", k))
+        found = part.items.get((self._ns, _I32, k)) or blob
         if found is None:
             _err(NOT_FOUND)
         _power_cut_point()
