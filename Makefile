@@ -157,7 +157,7 @@ flash-box: venv build
 
 flash-client: venv build
 	$(Q)$(PY) -m tools.fleet --file $(FLEET) flash-client --port "$(PORT)" \
-	    --device "$(DEVICE)" $(if $(DRY_RUN),--dry-run)
+	    --device "$(DEVICE)" $(if $(DRY_RUN),--dry-run) $(if $(APP),--app)
 
 # the box's store (enrolments and configs made on the admin page) back into the fleet file
 pull-box: venv

@@ -218,7 +218,7 @@ def provision(board, have, now=None, last_error=None):
     except bootstrap.Missing:
         return NOT_BOOTSTRAPPED, None
     storage = Storage(board, boot["dev"], boot["k"])
-    sta = board.wlan("sta")
+    sta = wlan.station(board)
     try:
         _phase("joining")
         try:

@@ -18,6 +18,15 @@ class JoinError(Exception):
         self.ssid = ssid
 
 
+def station(board):
+    """The station interface, with the WiFi mode set to station only: a softAP left running
+    (a soft reset keeps the driver's state) would pin the station's channel to its own."""
+    ap = board.wlan("ap")
+    if ap.active():
+        ap.active(False)
+    return board.wlan("sta")
+
+
 def join(sta, ssid, password, timeout_ms=10000, settle_ms=4000):
     """Join ``ssid``; returns ifconfig() or raises JoinError. The port's status() keeps the last
     failure's reason until an IP is got (connect() does not clear it), so a reason that was

@@ -22,7 +22,7 @@ def _store(board=None, passphrase=None):
     return Store(board, Vault(key))
 
 
-def setup(box_id, ssid, psk, max_clients=10, port=80, passphrase=None, auto_unseal=False,
+def setup(box_id, ssid, psk, max_clients=8, port=80, passphrase=None, auto_unseal=False,
           lock_key=None, board=None, iterations=vaultmod.ITERATIONS):
     """Initialise the box: identity, AP SSID and WPA2 passphrase, a new fleet master key, all
     sealed under the operator's ``passphrase`` (checked for strength)."""

@@ -40,9 +40,16 @@ class Box:
             ssid, key = m["ssid"], self.store.psk()
         else:
             ssid, key = m.get("lock_ssid", m["ssid"] + "-locked"), m["lock_key"]
-        self.ap.active(False)
-        self.ap.config(ssid=ssid, key=key, authmode=3, max_clients=m["max_clients"])
+        # the WiFi mode set explicitly: AP only. The AP is started before it is configured, as
+        # esp_wifi_set_config refuses an interface outside the driver's mode (which a stopped
+        # driver keeps from its last use); a running softAP restarts with the new settings and
+        # drops its stations. At power-on it runs the driver's default for that moment, before
+        # any socket listens.
+        sta = self.board.wlan("sta")
+        if sta.active():
+            sta.active(False)
         self.ap.active(True)
+        self.ap.config(ssid=ssid, key=key, authmode=3, max_clients=m["max_clients"])
 
     def clock_trusted(self):
         return bool(self.api and self.api.clock_ok)

@@ -208,12 +208,15 @@ class Store:
     def ready(self):
         return self.meta is not None
 
-    def init(self, box_id, ssid, psk, max_clients=10, port=80, master=None, lock_key=None):
+    def init(self, box_id, ssid, psk, max_clients=8, port=80, master=None, lock_key=None):
         """First-time set-up of the box: identity, AP settings, fresh fleet master key.
 
         While sealed the box runs its AP as SSID-locked with ``lock_key`` (kept in clear: it
         reaches the admin page's login and nothing else); the fleet's AP passphrase ``psk`` is
-        sealed and used only once the box is unlocked (docs/SEALING.md)."""
+        sealed and used only once the box is unlocked (docs/SEALING.md). ``max_clients``
+        stations at once: 8 by default, the DHCP pool of stock MicroPython's softAP (a ninth
+        station would take over the oldest lease); up to 10 with the firmware `make firmware`
+        builds, whose sdkconfig raises the pool to 10."""
         if not 8 <= len(psk) <= 63:
             raise StoreError("the AP passphrase must be 8 to 63 characters")
         if not 1 <= len(ssid.encode()) <= 25:
@@ -222,7 +225,8 @@ class Store:
         if not 8 <= len(lock_key) <= 63 or lock_key == psk:
             raise StoreError("the sealed AP's key must be 8 to 63 characters, not the fleet's")
         if not 1 <= max_clients <= 10:
-            raise StoreError("max_clients must be 1 to 10 (the softAP's limit)")
+            raise StoreError("max_clients must be 1 to 10 (the softAP's limit; 8 on stock "
+                             "firmware)")
         for d in ("", "/d", "/t", "/s", "/o"):
             self.b.mkdir(_DIR + d)
         self._write("mk.bin", self.v.seal(master or self.b.random(32), "mk"))

@@ -37,7 +37,7 @@ class Fleet:
     box: the server stops, the call runs, the box restarts by a software reset, so the clock and
     whatever was set survive but the server's RAM (nonces, sessions) does not."""
 
-    def __init__(self, tmp_path, max_clients=10, set_time=True, box="box", port=None,
+    def __init__(self, tmp_path, max_clients=8, set_time=True, box="box", port=None,
                  box_frozen=True, clients_frozen=False, auto_unseal=True, app=False):
         """The box runs frozen firmware by default, as it must on a 110 KB ESP32 (README); the
         clients run the .mpy bundle from their flash unless ``clients_frozen``; ``app``: their

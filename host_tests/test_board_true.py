@@ -80,8 +80,8 @@ time.sleep_ms(3000)
 first = sta.status()
 sta.disconnect()  # stops retrying; the reason stands until an IP is got
 ap = b.wlan('ap')  # the box's AP comes up meanwhile
-ap.config(ssid={SSID!r}, key={PSK!r}, authmode=3)
 ap.active(True)
+ap.config(ssid={SSID!r}, key={PSK!r}, authmode=3)
 print('STALE', first, sta.status(), wlan.join(sta, {SSID!r}, {PSK!r})[0])
 """
 
@@ -274,3 +274,30 @@ def test_an_exchange_costs_the_same_flash_operations_with_10_and_1000_devices(tm
         # one fixed-size record rewritten in place: its group file (1,280 B: 10 programs of
         # 128 B) copied to a fresh block (one erase), and the directory's commit
         assert 10 <= p10 <= 13 and 0.9 <= e10 <= 1.1, (kind, small)
+
+
+BOX_MODE = f"""
+from configurator_fw import admin
+from configurator_fw.box import Box
+from shared.board import Board
+admin.setup('cfgbox-mode', {SSID!r}, {PSK!r}, passphrase='test-fleet pass phrase 9!')
+b = Board()
+sta, ap = b.wlan('sta'), b.wlan('ap')
+sta.active(True)  # the driver's mode left station-only, as a draw of randomness leaves it
+sta.active(False)
+box = Box(b)
+print('SEALED', ap.active(), sta.active(), ap.config('ssid'), ap.config('max_clients'))
+sta.active(True)  # the station up again meanwhile: the next lock puts the box back to AP only
+box.seal()
+print('RELOCKED', ap.active(), sta.active(), ap.config('ssid'))
+"""
+
+
+def test_the_box_sets_its_wifi_mode_and_admits_no_more_stations_than_stock_dhcp_leases(tmp_path):
+    """The box configures its softAP only once the AP is in the driver's mode (the port refuses
+    it otherwise), turns the station off, and by default admits 8 stations at once: stock
+    MicroPython's DHCP pool, so no joined station's address is ever given away."""
+    out = upy.device_run(BOX_MODE, tmp_path, "box", bundle="configurator", frozen=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SEALED True False {SSID}-locked 8" in out.stdout, out.stdout
+    assert f"RELOCKED True False {SSID}-locked" in out.stdout, out.stdout

@@ -302,7 +302,9 @@ def test_an_edited_box_json_or_defaults_header_is_refused_with_a_clear_error(tmp
     assert (s, out["error"]) == (503, "unavailable")
     assert any("defaults.bin fails its tag" in x for x in lines), lines
     meta = tmp_path / "store" / "box.json"
-    meta.write_text(meta.read_text().replace('"max_clients": 10', '"max_clients": 9'))
+    text = meta.read_text()
+    assert '"max_clients": 8' in text  # the default: stock firmware's DHCP pool
+    meta.write_text(text.replace('"max_clients": 8', '"max_clients": 9'))
     with pytest.raises(Tampered, match="box.json fails its MAC"):
         reopen(store)
 

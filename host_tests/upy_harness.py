@@ -19,6 +19,9 @@ BUNDLES = {"configurator": REPO / "build" / "configurator", "client": REPO / "bu
 IMAGES = REPO / "build" / "images"
 UPY = REPO / "host_tests" / "upy"
 ESP32_HEAP = 110 * 1024  # bytes of heap on a generic ESP32 (32-bit words, as the interpreter)
+# MICROPY_GC_INITIAL_HEAP_SIZE on the ESP32 (ports/esp32/mpconfigport.h, v1.25.0 to v1.28.0): the
+# first heap area; the port adds more from the IDF heap (its largest free block) as needed
+FIRST_AREA = 56 * 1024
 CLIENT_HEAP = 32 * 1024  # what a client may take, leaving the rest to the application's TLS
 WORLD_START = 1795219200  # the emulated world's Unix time when a test starts: 2026-11-21 00:00 UTC
 BLOCK, BLOCKS = 4096, 512  # the ESP32's 2 MiB "vfs" partition (host_tests/emu/emu_flash.py)
@@ -253,14 +256,23 @@ _BOOT = "import emu_boot\nemu_boot.power_on()\n"
 
 
 def board_cmd(script, heap, frozen=False):
+    """A board's interpreter running ``script`` after its boot, with ``heap`` bytes of heap in
+    areas as the port has them: a first area of at most FIRST_AREA (plus the emulation's own
+    share), the rest added by the GC on demand, no area larger than FIRST_AREA (emuheap.c)."""
     interpreter = MICROPYTHON_FW if frozen else MICROPYTHON
-    return [str(interpreter), "-X", "heapsize=%d" % (heap + emu_overhead()), "-c",
-            _BOOT + script]
+    first = min(heap, FIRST_AREA)
+    grow = "import emuheap\nemuheap.budget(%d, %d)\n" % (heap - first, FIRST_AREA)
+    return [str(interpreter), "-X", "heapsize=%d" % (first + emu_overhead()), "-c",
+            grow + _BOOT + script]
 
 
 def board_env(emu_dir, device, cold=False, extra=None):
     env = dict(os.environ, EMU_DIR=str(emu_dir), EMU_DEVICE=device, TZ="UTC",
                EMU_BOOT="power" if cold else "reset", MICROPYPATH=".frozen")
+    if is_frozen(emu_dir, device):
+        # a frozen board stands for the firmware tools/firmware builds: its sdkconfig raises
+        # the softAP's DHCP pool to 10 (stock MicroPython: 8)
+        env["EMU_DHCPS_LEASES"] = "10"
     env.update(extra or {})
     return env
 

@@ -38,12 +38,13 @@ from fleet import free_port  # noqa: E402
 from mqttworld import (BROKER_IP, BROKER_NAME, SITE_KEY, SITE_NET, SITE_SSID,  # noqa: E402
                        Monitor, Mosquitto, connack)
 from mqttworld import free_port as free_broker_port  # noqa: E402
+from serialboard import SerialBoard  # noqa: E402
 
 from shared import passphrase  # noqa: E402
 from tools.broker import Broker  # noqa: E402
 
 DEMO = ROOT / "build" / "demo"
-SLOTS = 10  # the box's AP takes 10 stations at once
+SLOTS = 8  # the box admits 8 stations at once (fleet init's default, stock firmware's DHCP pool)
 DEFAULTS = {"wifi": [{"ssid": "plant-office", "password": "office-wifi-5510"},
                      {"ssid": SITE_SSID, "password": SITE_KEY}],
             "api_keys": {"influx": "demo-influx-token"}, "ntp": "pool.ntp.org",
@@ -51,6 +52,16 @@ DEFAULTS = {"wifi": [{"ssid": "plant-office", "password": "office-wifi-5510"},
 # main.py as on the board, with the provisioning phases shown (an LED pattern on a board)
 BEFORE = "from client_fw import provision\nprovision.progress = lambda p: print('PHASE', p)\n"
 COLUMNS = ("provisioned", "wifi", "mqtt", "seen")
+
+
+def deploy(target, *args, fleet):
+    """One of the README's make commands for a real board, run as the README gives it."""
+    env = dict(os.environ, FLEET=fleet)
+    r = subprocess.run(["make", "-s", "--no-print-directory", target, *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode:
+        sys.exit("demo: make %s %s failed:\n%s%s" % (target, " ".join(args), r.stdout, r.stderr))
+    return r.stdout
 
 
 def cli(*args, env):
@@ -187,30 +198,27 @@ def main():
     monitor = Monitor(broker)
     print("   broker up; the demo watches devices/+/status as %s" % broker.monitor()["user"])
 
-    print("3. The box: its store copied to an emulated ESP32 (as make flash-box does)")
-    from tools import fleet as fleetcli
-
-    upy.provision_board(DEMO, "box", "configurator", frozen=True)
-    store = DEMO / "store-copy"
-    fleetcli.unpack(DEMO / "fleet.cfgbox", store)
-    upy.DeviceFS(DEMO, "box").put_tree(store)
-    shutil.rmtree(store)
-    print("4. %d devices get the client bundle, the reference app and their secrets (as make "
-          "flash-client writes them)" % n)
+    print("3. The box: an emulated ESP32 with the firmware of `make firmware` (the box frozen "
+          "in) on a serial line; `make flash-box` deploys to it, as to a real one")
     os.environ["CFGBOX_PASSPHRASE"] = pw
-    f = fleetcli.Fleet(DEMO / "fleet.cfgbox")
+    fleet_file = str(DEMO / "fleet.cfgbox")
+    with SerialBoard(DEMO, "box", frozen=True) as line:
+        print("   " + deploy("flash-box", "PORT=" + line.path, fleet=fleet_file).strip()
+              .replace("\n", "\n   "))
+    print("4. %d devices, each a bare ESP32 with stock MicroPython on a serial line: "
+          "`make flash-client PORT=... DEVICE=... APP=1` copies the client bundle and the "
+          "reference app and writes the device's secrets, with the real mpremote" % n)
 
     def flash(dev):
-        r = upy.device_run("from client_fw.bootstrap import write\n"
-                           "from shared.board import Board\n"
-                           "write(Board(), %r)" % (f.bootstrap(dev),), DEMO, dev,
-                           bundle="client+app")
-        if r.returncode:
-            sys.exit("demo: flashing %s failed: %s" % (dev, r.stderr))
+        with SerialBoard(DEMO, dev) as line:
+            deploy("flash-client", "PORT=" + line.path, "DEVICE=" + dev, "APP=1",
+                   fleet=fleet_file)
 
-    upy.golden_image("client+app")  # made once, before the boards copy it
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(flash, devices))
+    from tools import fleet as fleetcli
+
+    f = fleetcli.Fleet(DEMO / "fleet.cfgbox")  # the operator's view, for the rotation below
     world = upy.World(DEMO)
     boards, box, log, ok = [], None, open(DEMO / "box.log", "w"), False
     lock = threading.Lock()

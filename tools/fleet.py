@@ -178,6 +178,9 @@ def cmd_init(a):
           % (a.box, a.ssid, path))
     print("sealed AP: %s, key %s (the admin page's network until you unlock)"
           % (a.ssid + "-locked", lock_key))
+    if a.max_clients > 8:
+        print("note: %d stations at once needs the box firmware of `make firmware` (DHCP pool "
+              "of 10); stock MicroPython's softAP hands out 8 addresses" % a.max_clients)
     if generated:
         print("admin passphrase (shown once, write it down): %s" % generated)
 
@@ -490,6 +493,7 @@ def cmd_flash_client(a):
     if not a.device:
         raise CliError("no device: give DEVICE=, e.g. make flash-client PORT=... DEVICE=sensor-1")
     bundle = _bundle("client")
+    app = _bundle("app") if a.app else None
     f = Fleet(a.file)
     boot = f.bootstrap(a.device)
     pre = _firmware(a)
@@ -504,7 +508,8 @@ def cmd_flash_client(a):
         out.chmod(0o700)
         img = nvsimage.make(boot, out / ("%s-nvs.bin" % a.device))
         pre.append(_esptool(a.port, "write-flash", "0x%x" % nvsimage.NVS_OFFSET, str(img)))
-        _run_all(pre, _copy_cmds(a.port, bundle) + [_mpremote(a.port, "reset")], a.dry_run)
+        copy = _copy_cmds(a.port, bundle) + (_copy_cmds(a.port, app) if app else [])
+        _run_all(pre, copy + [_mpremote(a.port, "reset")], a.dry_run)
         if a.dry_run:
             print("# %s holds %s's secrets (mode 600): remove it once the board is flashed"
                   % (img, a.device))
@@ -514,7 +519,7 @@ def cmd_flash_client(a):
     try:
         with os.fdopen(fd, "w") as out:
             out.write(_ONESHOT.format(dev=a.device, boot=boot))
-        cmds = _copy_cmds(a.port, bundle)
+        cmds = _copy_cmds(a.port, bundle) + (_copy_cmds(a.port, app) if app else [])
         cmds.append(_mpremote(a.port, "run", script))
         cmds.append(_mpremote(a.port, "reset"))
         _run_all(pre, cmds, a.dry_run)
@@ -559,7 +564,9 @@ def main(argv=None):
     s = sub.add_parser("init", help="a new fleet: master key, AP, admin passphrase")
     s.add_argument("--box", required=True, help="the box's id, e.g. cfgbox-plant1")
     s.add_argument("--ssid", required=True, help="the fleet AP's name (1-25 bytes)")
-    s.add_argument("--max-clients", type=int, default=10)
+    s.add_argument("--max-clients", type=int, default=8,
+                   help="stations at once (default 8, stock MicroPython's DHCP pool; up to 10 "
+                        "only with the firmware of `make firmware`)")
     s.add_argument("--port", type=int, default=80)
     s.add_argument("--generate", action="store_true", help="generate the admin passphrase")
     s.add_argument("--force", action="store_true", help="replace an existing fleet file")
@@ -605,6 +612,8 @@ def main(argv=None):
             s.add_argument("--method", choices=("repl", "nvs"),
                            default=os.environ.get("METHOD") or "repl",
                            help="bootstrap by a one-shot script (repl) or an NVS image (nvs)")
+            s.add_argument("--app", action="store_true", default=bool(os.environ.get("APP")),
+                           help="the reference application too (build/app: app.py, MQTT)")
 
         if name == "pull":
             s.add_argument("--force", action="store_true", help="even from another box")

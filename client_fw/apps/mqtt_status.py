@@ -68,7 +68,7 @@ class StatusApp:
         self.left = publishes
         self.tries = attempts
         self.log = log
-        self.sta = config.board.wlan("sta")
+        self.sta = wlan.station(config.board)
         self.ssid = None
         self.backoff = 1000
         self.last_check = None  # ticks_ms of the last check with the box this app asked for

@@ -11,3 +11,6 @@ MICROPY_VFS_LFS2 = 1
 # mbedTLS as on the ESP32: C-heap memory (counted) and the board's clock for certificate dates
 # (mbedtls_config_esp32like.h, emutls.c: host emulation, test interpreter only).
 MBEDTLS_CONFIG_FILE = \"mbedtls_config_esp32like.h\"
+# py/gc.c's split heap (gc_try_add_heap) does arithmetic on a void pointer, which the ESP32
+# port's compiler flags allow and the unix port's -Wpointer-arith refuses.
+CFLAGS_EXTRA += -Wno-pointer-arith
