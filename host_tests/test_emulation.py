@@ -461,3 +461,19 @@ def test_the_heap_grows_in_areas_and_no_block_spans_two(tmp_path):
     assert out[1] == "BIG MemoryError", out
     assert out[2] == "GREW [%d]" % (upy.ESP32_HEAP - upy.FIRST_AREA), out
     assert out[3] == "BACK []", out
+
+
+def test_a_lock_left_by_a_board_whose_power_was_cut_does_not_stop_the_others(tmp_path):
+    """The registry's lock is a directory; a board killed while holding it (a power cut, or
+    the serial bridge powering it off) leaves it behind. Once it is older than anything it
+    guards could take, the next board breaks it instead of failing."""
+    import os
+    import time
+
+    _ok(upy.device_run(AP_UP.format(n=2), tmp_path, "box"))
+    lock = tmp_path / "lock"
+    lock.mkdir()
+    old = time.time() - 60
+    os.utime(lock, (old, old))
+    assert _join(tmp_path, "d1").endswith("True 127.0.4.2")
+    assert not lock.exists()

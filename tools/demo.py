@@ -292,9 +292,10 @@ def main():
         print("\n%d of %d devices connected at first start, %d of %d again after the rotation"
               % (len(seen1), n, len(seen2), n))
         if first_all is not None:
-            print("The whole fleet reported in %.1f s after the box's power-on (host time, %d "
-                  "emulated boards on %d cores); the radio's limit for %d devices through %d "
-                  "slots is %d-%d s (association 1-3 s x %d waves)"
+            print("The whole fleet reported in %.1f s of host time after the box's power-on (%d "
+                  "emulated boards on %d cores; the emulated radio is not timed: a board's waits "
+                  "move the shared clock, not the host's). On a real radio, %d devices through "
+                  "%d slots need %d-%d s (association 1-3 s x %d waves)"
                   % (first_all, n + 1, os.cpu_count(), n, SLOTS, radio, 3 * radio, radio))
         ok = len(both) == n and old_refused == n
         print("Result: %s (set-up and run took %.0f s)" % (

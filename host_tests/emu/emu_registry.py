@@ -53,20 +53,37 @@ def ensure_dir(*parts):
 
 
 class Lock:
-    """Exclusive lock across processes: mkdir is atomic."""
+    """Exclusive lock across processes: mkdir is atomic. A board whose power is cut (its process
+    killed) while it holds the lock leaves it behind: a lock older than STALE_S host seconds
+    (what it guards takes milliseconds) is broken."""
+
+    STALE_S = 5
 
     def __enter__(self):
         p = path("lock")
-        for _ in range(5000):
+        for i in range(10000):
             try:
                 os.mkdir(p)
                 return self
             except OSError:
+                if i % 500 == 499 and _stale(p, self.STALE_S):
+                    try:
+                        os.rmdir(p)
+                    except OSError:
+                        pass
+                    continue
                 utime.sleep_ms(1)
         raise OSError("emulation registry lock stuck: " + p)
 
     def __exit__(self, *exc):
         os.rmdir(path("lock"))
+
+
+def _stale(p, limit):
+    try:
+        return utime.time() - os.stat(p)[8] > limit  # host seconds since the lock was made
+    except OSError:
+        return False
 
 
 def read_json(p, default=None):
