@@ -38,13 +38,17 @@ class Fleet:
     whatever was set survive but the server's RAM (nonces, sessions) does not."""
 
     def __init__(self, tmp_path, max_clients=8, set_time=True, box="box", port=None,
-                 box_frozen=True, clients_frozen=False, auto_unseal=True, app=False):
-        """The box runs frozen firmware by default, as it must on a 110 KB ESP32 (README); the
-        clients run the .mpy bundle from their flash unless ``clients_frozen``; ``app``: their
-        flash holds the reference application too (the "app" bundle, app.py at its root)."""
+                 box_frozen=True, clients_frozen=False, auto_unseal=True, app=False,
+                 box_heap=upy.ESP32_HEAP):
+        """The box runs frozen firmware by default, as it must on a 110 KB ESP32 (README); with
+        ``box_frozen=False`` it runs the .mpy bundle from its flash, as stock firmware does
+        (on a PSRAM board: ``box_heap=upy.PSRAM_HEAP``); the clients run the .mpy bundle from
+        their flash unless ``clients_frozen``; ``app``: their flash holds the reference
+        application too (the "app" bundle, app.py at its root)."""
         self.dir = tmp_path
         self.client_bundle = "client+app" if app else "client"
         self.box_frozen = box_frozen
+        self.box_heap = box_heap
         self.clients_frozen = clients_frozen
         self.world = upy.World(tmp_path)
         self.box = box  # the box's board name (a second one plays an evil twin)
@@ -61,7 +65,8 @@ class Fleet:
             self.set_time()
 
     # -- the operator's side
-    def boxrun(self, script, heap=upy.ESP32_HEAP):
+    def boxrun(self, script, heap=None):
+        heap = heap or self.box_heap
         running = self.box_proc is not None
         if running:
             self.stop_box()
@@ -110,7 +115,8 @@ class Fleet:
         return {d["dev"]: d for d in rows}
 
     # -- the box serving
-    def start_box(self, cold=False, heap=upy.ESP32_HEAP):
+    def start_box(self, cold=False, heap=None):
+        heap = heap or self.box_heap
         """Boot the box and run its main.py; ``cold`` is a power-on (the clock starts at 2000)."""
         self.box_log = open(self.dir / (self.box + ".log"), "a")
         self.box_proc = subprocess.Popen(

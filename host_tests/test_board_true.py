@@ -296,8 +296,42 @@ print('RELOCKED', ap.active(), sta.active(), ap.config('ssid'))
 def test_the_box_sets_its_wifi_mode_and_admits_no_more_stations_than_stock_dhcp_leases(tmp_path):
     """The box configures its softAP only once the AP is in the driver's mode (the port refuses
     it otherwise), turns the station off, and by default admits 8 stations at once: stock
-    MicroPython's DHCP pool, so no joined station's address is ever given away."""
+    MicroPython's DHCP pool."""
     out = upy.device_run(BOX_MODE, tmp_path, "box", bundle="configurator", frozen=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"SEALED True False {SSID}-locked 8" in out.stdout, out.stdout
     assert f"RELOCKED True False {SSID}-locked" in out.stdout, out.stdout
+
+
+BOX_UP = """
+import gc
+from configurator_fw import box
+from configurator_fw.app import make_app
+from shared.board import Board
+b = Board()
+x = box.start(b)
+app = make_app(x, b.unix_now, print)
+gc.collect()
+print('HEAP', gc.mem_alloc())
+"""
+
+
+def test_the_box_on_stock_psram_firmware_runs_its_mpy_bundle_and_provisions(tmp_path):
+    """The deployment for a box on stock MicroPython: an ESP32 with PSRAM (ESP32_GENERIC-SPIRAM)
+    and the .mpy bundle on its flash, its heap growing into the PSRAM. The same bundle does not
+    come up on a plain ESP32's 110 KB (it runs frozen there); with PSRAM a device provisions."""
+    f = Fleet(tmp_path, box_frozen=False, box_heap=upy.PSRAM_HEAP)
+    f.set_defaults(CFG)
+    f.enroll("sensor-1")
+    up = f.boxrun(BOX_UP)
+    used = int(up.split("HEAP ")[1].split()[0])
+    print("box on the .mpy bundle: %d bytes of heap in use once up" % used)
+    assert used > upy.FIRST_AREA  # more than a plain ESP32's first area: frozen there
+    plain = upy.device_run(BOX_UP, tmp_path, "box", bundle="configurator", heap=upy.ESP32_HEAP)
+    assert plain.returncode != 0 and "MemoryError" in plain.stdout + plain.stderr, plain.stdout
+    f.start_box()
+    try:
+        assert f.check("sensor-1") == ("ok", CFG)
+    finally:
+        f.stop_box()
+    assert "MemoryError" not in f.box_log_text() and "Traceback" not in f.box_log_text()

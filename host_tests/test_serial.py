@@ -132,3 +132,26 @@ def test_a_firmware_image_esptool_cannot_read_is_refused_before_the_board_is_tou
     r = _fleet(tmp_path, "flash-box", "PORT=/dev/ttyUSB9", "FIRMWARE=" + str(tmp_path / "no.bin"),
                "DRY_RUN=1")
     assert r.returncode != 0 and "no such firmware image" in r.stderr
+
+
+def test_mpremote_mip_installs_the_client_from_its_package_json_and_it_provisions(tmp_path):
+    """Stock firmware without make: `mpremote mip install` with the path of
+    client_fw/package.json copies the client's sources (mip's own local install); with its
+    bootstrap written, the board provisions from them within the board's heap."""
+    from fleet import Fleet
+
+    f = Fleet(tmp_path)
+    f.set_defaults({"ntp": "pool.ntp.org"})
+    with SerialBoard(tmp_path, "sensor-1") as b:
+        r = mpremote(b.path, "mip", "install", "--target", "/",
+                     str(upy.REPO / "client_fw" / "package.json"), timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+    fs = upy.DeviceFS(tmp_path, "sensor-1")
+    assert fs.exists("client_fw/provision.py") and fs.exists("shared/otp.py")
+    assert fs.exists("main.py") and not fs.exists("client_fw/provision.mpy")
+    f.enroll("sensor-1")
+    f.start_box()
+    try:
+        assert f.check("sensor-1") == ("ok", {"ntp": "pool.ntp.org"})
+    finally:
+        f.stop_box()

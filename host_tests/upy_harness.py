@@ -22,6 +22,10 @@ ESP32_HEAP = 110 * 1024  # bytes of heap on a generic ESP32 (32-bit words, as th
 # MICROPY_GC_INITIAL_HEAP_SIZE on the ESP32 (ports/esp32/mpconfigport.h, v1.25.0 to v1.28.0): the
 # first heap area; the port adds more from the IDF heap (its largest free block) as needed
 FIRST_AREA = 56 * 1024
+# An ESP32 with PSRAM (WROVER class) on the stock ESP32_GENERIC-SPIRAM image: the same first area,
+# then areas from the PSRAM (CONFIG_SPIRAM_USE_MALLOC: the IDF heap's largest free block is in
+# it). 1 MB here, a quarter of a WROVER's 4 MB: a box that runs here runs there.
+PSRAM_HEAP = 1024 * 1024
 CLIENT_HEAP = 32 * 1024  # what a client may take, leaving the rest to the application's TLS
 WORLD_START = 1795219200  # the emulated world's Unix time when a test starts: 2026-11-21 00:00 UTC
 BLOCK, BLOCKS = 4096, 512  # the ESP32's 2 MiB "vfs" partition (host_tests/emu/emu_flash.py)
@@ -258,10 +262,12 @@ _BOOT = "import emu_boot\nemu_boot.power_on()\n"
 def board_cmd(script, heap, frozen=False):
     """A board's interpreter running ``script`` after its boot, with ``heap`` bytes of heap in
     areas as the port has them: a first area of at most FIRST_AREA (plus the emulation's own
-    share), the rest added by the GC on demand, no area larger than FIRST_AREA (emuheap.c)."""
+    share), the rest added by the GC on demand, no area larger than FIRST_AREA (emuheap.c); a
+    heap beyond ESP32_HEAP is a PSRAM board's, whose largest free block is the PSRAM's."""
     interpreter = MICROPYTHON_FW if frozen else MICROPYTHON
     first = min(heap, FIRST_AREA)
-    grow = "import emuheap\nemuheap.budget(%d, %d)\n" % (heap - first, FIRST_AREA)
+    block = FIRST_AREA if heap <= ESP32_HEAP else heap - first
+    grow = "import emuheap\nemuheap.budget(%d, %d)\n" % (heap - first, block)
     return [str(interpreter), "-X", "heapsize=%d" % (first + emu_overhead()), "-c",
             grow + _BOOT + script]
 

@@ -155,8 +155,9 @@ class Board:
     def random(self, n):
         """``n`` bytes for a long-term secret. On an ESP32 ``os.urandom`` is truly random only
         while the radio runs (Espressif's esp_random): if neither interface is up, the station
-        is brought up for the draw (it joins nothing, no AP appears) and put down again, so
-        the WiFi mode is as it was."""
+        is brought up for the draw (it joins nothing, no AP appears) and put down again. Both
+        interfaces are then down as before, though the stopped driver keeps the station's mode
+        (which is why the box starts its AP before configuring it)."""
         if self.wlan("ap").active() or self.wlan("sta").active():
             return os.urandom(n)
         sta = self.wlan("sta")

@@ -38,6 +38,7 @@ _ATTEMPT_MS = 1500  # one association attempt (scan of the channel, auth, 4-way 
 _SCAN_MS = 1500  # an active scan of 13 channels
 MAX_CLIENTS = 10  # the most stations a softAP takes here (ESP_WIFI_MAX_CONN_NUM is 10 or 15)
 DHCPS_LEASES = 8  # CONFIG_LWIP_DHCPS_MAX_STATION_NUM of the stock build (EMU_DHCPS_LEASES)
+_FIRST, _LAST = 2, 101  # the server's addresses: .2 to .101 (DHCPS_MAX_LEASE, 100)
 _MODE_STA = 1  # WIFI_MODE_STA; WIFI_MODE_AP is 2, APSTA 3
 _MODE_AP = 2
 
@@ -113,13 +114,15 @@ def _leases():
 
 def _dhcp(ssid, size, net, d, taken):
     """An address from the AP's DHCP server (ESP-IDF's lwip dhcpserver.c), or None. A station
-    keeps its lease; a new one gets the lowest address no lease holds, and a pool grown past
-    ``size`` drops its oldest lease (dhcps_coarse_tmr, kill_oldest_dhcps_pool) even if that
-    station is still on the AP: leases are not freed when a station leaves, only when they
-    expire (120 min, longer than any run here) or the AP stops. An address that a station on
-    the AP still uses answers lwIP's ARP check (CONFIG_LWIP_DHCP_DOES_ARP_CHECK, on by
-    default): the new station declines it and has no address. A site AP (no ``size``) stands
-    for a router with a pool larger than its stations."""
+    keeps its lease; a new one gets the next address of a rotating pointer over the server's
+    100 (`parse_msg`: client_address_plus, skipping leased ones, the lowest free one once past
+    the end), and a pool grown past ``size`` drops its oldest lease (`dhcps_coarse_tmr`,
+    `kill_oldest_dhcps_pool`) even if that station is still on the AP: leases are not freed
+    when a station leaves, only when they expire (120 min, longer than any run here) or the AP
+    stops. An address that a station on the AP still uses answers lwIP's ARP check
+    (CONFIG_LWIP_DHCP_DOES_ARP_CHECK, on by default): the new station declines it and has no
+    address. A site AP (no ``size``) stands for a router with a pool larger than its
+    stations."""
     if size is None:
         for n in range(2, 255):
             ip = "%s.%d" % (net, n)
@@ -128,25 +131,33 @@ def _dhcp(ssid, size, net, d, taken):
         return None
     me = reg.device()
     f = _lease_file(ssid)
-    pool = reg.read_json(f) or {"seq": 0, "leases": []}
+    reg.ensure_dir("lease")
+    pool = reg.read_json(f) or {"seq": 0, "plus": _FIRST, "leases": []}
     pool["seq"] += 1
     mine = [lease for lease in pool["leases"] if lease[0] == me]
     if mine:
         mine[0][2] = pool["seq"]  # a renewal restarts its timer
         ip = mine[0][1]
     else:
-        used = [lease[1] for lease in pool["leases"]]
-        ip = None
-        for n in range(2, 102):  # DHCPS_MAX_LEASE: 100 addresses after the AP's own
-            if "%s.%d" % (net, n) not in used:
-                ip = "%s.%d" % (net, n)
-                break
-        if ip is None:
-            return None
+        plus, first, gap = pool["plus"], _FIRST, False
+        for n in sorted(int(lease[1].rsplit(".", 1)[1]) for lease in pool["leases"]):
+            if n == plus:
+                plus += 1
+            if not gap:
+                if first < n:
+                    gap = True
+                else:
+                    first += 1
+        n = plus if plus <= _LAST else first
+        if n > _LAST:
+            pool["plus"] = _FIRST
+            reg.write_json(f, pool)
+            return None  # every address leased
+        pool["plus"] = _FIRST if n == _LAST else n + 1
+        ip = "%s.%d" % (net, n)
         pool["leases"].append([me, ip, pool["seq"]])
         if len(pool["leases"]) > size:
             pool["leases"].remove(min(pool["leases"], key=lambda lease: lease[2]))
-    reg.ensure_dir("lease")
     reg.write_json(f, pool)
     if ip in taken:
         with open(d + "/" + ip) as h:
