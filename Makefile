@@ -75,7 +75,11 @@ multilib:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 	        gcc-multilib >/dev/null; }; }
 
+# the checkout on the venv's path (a .pth file), so that `python -m tools.fleet` runs from any
+# directory with the venv's python
 venv: $(VENV_STAMP)
+	$(Q)$(PY) -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], \
+	    "cfgbox-checkout.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 $(VENV_STAMP): requirements.txt
 	$(Q)test -x $(PY) || python3 -m venv $(VENV)
 	$(Q)$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt

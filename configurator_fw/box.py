@@ -69,8 +69,8 @@ class Box:
             why = timekeeper.operator_set(self.board, store, browser_time, floor, confirmed)
             trusted = True
             self.audit.add("clock-set", "from the browser at unlock: " + why)
-        self.log("cfgbox: clock " + (why if trusted else
-                                     why + "; until then every auth answers 503 clock"))
+        self.log("cfgbox: " + (why if trusted else
+                               why + "; until then every auth answers 503 clock"))
         self.store = store
         self.api = DeviceApi(store, clock_ok=trusted, log=self.log, audit=self.audit.add)
         self.meta = store.meta

@@ -217,6 +217,10 @@ class Store:
         stations at once: 8 by default, the DHCP pool of stock MicroPython's softAP (a ninth
         station would take over the oldest lease); up to 10 with the firmware `make firmware`
         builds, whose sdkconfig raises the pool to 10."""
+        if not valid_id(box_id):
+            raise StoreError("the box id must be 1 to 32 letters, digits, '-' or '_'")
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise StoreError("the port must be 1 to 65535")
         if not 8 <= len(psk) <= 63:
             raise StoreError("the AP passphrase must be 8 to 63 characters")
         if not 1 <= len(ssid.encode()) <= 25:

@@ -77,17 +77,17 @@ def at_boot(board, floor):
     """(trusted, why) for the clock at boot; sets the board clock from a DS3231 if one is valid."""
     source = None
     if board.rtc_memory() == _MARK:
-        source = "set before the last reset"
+        source = "clock set before the last reset"
     else:
         unix = ds3231_read(board.i2c())
         if unix is not None:
             board.set_unix_time(unix)
-            source = "DS3231"
+            source = "clock from the DS3231"
     if source is None:
-        return False, "not set since power-on: run admin.set_time() (README)"
+        return False, "clock not set since power-on: run admin.set_time() (README)"
     if board.unix_now() < floor:
         board.rtc_memory(b"")
-        return False, "behind the last accepted time: set it again with admin.set_time()"
+        return False, "clock behind the last accepted time: set it again with admin.set_time()"
     board.rtc_memory(_MARK)
     return True, source
 

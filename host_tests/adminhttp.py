@@ -44,7 +44,7 @@ class AdminClient:
                 check=True):
         """(status, JSON answer or text, headers) of one request (the box closes each);
         ``check``: the answer must be one docs/openapi.yaml documents."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=120)  # a hang guard
         h = {"Host": "%s:%d" % (self.host, self.port)}
         data = None
         if body is not None:

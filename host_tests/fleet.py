@@ -124,7 +124,8 @@ class Fleet:
             cwd=upy.device_dir(self.dir, self.box),
             env=upy.board_env(self.dir, self.box, cold), stdout=self.box_log,
             stderr=subprocess.STDOUT)
-        for _ in range(400):
+        end = time.monotonic() + upy.HANG_S  # a hang guard only: a loaded host boots slowly
+        while time.monotonic() < end:
             try:
                 socket.create_connection(("127.0.4.1", self.port), 0.2).close()
                 return
@@ -150,7 +151,7 @@ class Fleet:
                 (self.dir / "ap" / (ssid.encode().hex() + ".json")).unlink(missing_ok=True)
 
     # -- devices
-    def devrun(self, dev, script, heap=upy.ESP32_HEAP, timeout=60):
+    def devrun(self, dev, script, heap=upy.ESP32_HEAP, timeout=upy.HANG_S):
         r = upy.device_run(script, self.dir, dev, bundle=self.client_bundle, heap=heap,
                            timeout=timeout, frozen=self.clients_frozen)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -178,7 +179,7 @@ class Fleet:
         argv = upy.board_cmd(before + "emu_boot.run_main()", heap, upy.is_frozen(self.dir, dev))
         return argv, upy.device_dir(self.dir, dev), upy.board_env(self.dir, dev, cold, env)
 
-    def boot(self, dev, timeout=180, **kw):
+    def boot(self, dev, timeout=3 * upy.HANG_S, **kw):
         """Boot ``dev`` (boot_cmd's arguments) to the end of its app; the finished process."""
         argv, cwd, env = self.boot_cmd(dev, **kw)
         return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,

@@ -49,7 +49,7 @@ def page(tmp_path):
     f.stop_box()
 
 
-def wait(b, cond, timeout=20):
+def wait(b, cond, timeout=120):  # a hang guard only
     return WebDriverWait(b, timeout, poll_frequency=0.1).until(lambda d: cond(d))
 
 

@@ -76,7 +76,7 @@ def ok(r):
 
 def status_of(w, dev, **want):
     return w.monitor.wait_for(lambda t, b: t == "devices/%s/status" % dev and all(
-        b.get(k) == v for k, v in want.items()), timeout=60)
+        b.get(k) == v for k, v in want.items()), timeout=300)
 
 
 @pytest.mark.parametrize("frozen", [False, True], ids=["mpy", "frozen"])

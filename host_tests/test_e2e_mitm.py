@@ -54,7 +54,7 @@ class Proxy:
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 proxy.request = body  # what the device sent, for an alterer that needs it
-                c = http.client.HTTPConnection("127.0.4.1", box_port, timeout=10)
+                c = http.client.HTTPConnection("127.0.4.1", box_port, timeout=60)
                 c.request("POST", self.path, body, {"Content-Type": "application/json"})
                 r = c.getresponse()
                 data = r.read()

@@ -90,8 +90,13 @@ def test_enroll_list_qr_revoke(made):
     assert base32.decode(totp.secret) == bytes.fromhex(boot["totp"])
     r = fleet(tmp_path, "qr", "sensor-9")
     assert r.returncode == 2 and "no device sensor-9" in r.stderr and "sensor-1" in r.stderr
-    assert fleet(tmp_path, "revoke", "sensor-1").returncode == 0
+    r = fleet(tmp_path, "revoke", "sensor-1")
+    assert r.returncode == 0 and "revoked sensor-1" in r.stdout
     assert "revoked" in fleet(tmp_path, "list").stdout
+    before = (tmp_path / "f.cfgbox").read_bytes()
+    r = fleet(tmp_path, "revoke", "sensor-1")  # twice: said, and the file is left alone
+    assert r.returncode == 0 and "already revoked" in r.stdout
+    assert (tmp_path / "f.cfgbox").read_bytes() == before
     r = fleet(tmp_path, "revoke", "sensor-9")
     assert r.returncode == 2 and "no device sensor-9" in r.stderr
 
@@ -109,6 +114,17 @@ def test_set_config_names_the_wrong_key(made, tmp_path):
     good.write_text(json.dumps({"ntp": "pool.ntp.org"}))
     r = fleet(tmp, "set-config", str(good))
     assert r.returncode == 0 and "version 2" in r.stdout
+    # a near-miss of a known section is refused with a "did you mean"; an app's own section
+    # (far from every known one, or named with --app-section) passes
+    for typo, known in (("mqqt", "mqtt"), ("Wifi", "wifi"), ("api_key", "api_keys"),
+                        ("nameq", "name"), ("ntpp", "ntp"), ("wfii", "wifi")):
+        bad.write_text(json.dumps({typo: {"x": 1}}))
+        r = fleet(tmp, "set-config", str(bad))
+        assert r.returncode == 2 and "%r looks like %r" % (typo, known) in r.stderr, r.stderr
+    bad.write_text(json.dumps({"wiki": {"x": 1}, "app": {"status_s": 60}}))
+    assert fleet(tmp, "set-config", str(bad)).returncode == 2  # wiki is wifi with one change
+    r = fleet(tmp, "set-config", str(bad), "--app-section", "wiki")
+    assert r.returncode == 0 and "version 3" in r.stdout, r.stderr
 
 
 @pytest.mark.parametrize("damage,message", [
@@ -231,7 +247,8 @@ def _boot_box_from_fleet_file(tmp_path, emu, port):
                            cwd=upy.device_dir(emu, "box"), env=upy.board_env(emu, "box", True),
                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     adm = AdminClient(port)
-    for _ in range(200):
+    end = time.monotonic() + upy.HANG_S  # a hang guard only
+    while time.monotonic() < end:
         try:
             return box, adm, adm.get("session")[1]
         except OSError:
@@ -379,3 +396,31 @@ def test_broker_makes_the_brokers_material_and_each_devices_credential(made):
         assert connack(broker, "s1", creds["s1"]["password"]) == 5  # the old one
     finally:
         mosq.stop()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--port", "99999"), "--port 99999"), (("--port", "-5"), "--port -5"),
+    (("--port", "0"), "--port 0"), (("--box", ""), "--box ''"),
+    (("--box", "my box/1"), "--box 'my box/1'"), (("--max-clients", "11"), "--max-clients 11"),
+])
+def test_init_refuses_a_port_box_id_or_station_count_out_of_range(tmp_path, args, message):
+    """Each refused before a passphrase is asked for or a file written, with what is wrong."""
+    opts = {"--box": "box-ok", "--ssid": "net", "--port": "8080"}
+    opts.update(zip(args[::2], args[1::2], strict=True))
+    r = fleet(tmp_path, "init", *[x for kv in opts.items() for x in kv])
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path / "f.cfgbox").exists()
+
+
+def test_the_cli_runs_from_any_directory_with_the_venvs_python(made):
+    """`make venv` puts the checkout on the venv's path, so `python -m tools.fleet` does not
+    depend on the working directory (it failed with ModuleNotFoundError elsewhere)."""
+    tmp_path, _ = made
+    venv_python = ROOT / ".venv" / "bin" / "python"
+    if not venv_python.exists():
+        pytest.skip("no .venv: make test builds it; this test is about that venv")
+    r = subprocess.run([str(venv_python), "-m", "tools.fleet", "--file",
+                        str(tmp_path / "f.cfgbox"), "list"], cwd=tmp_path,
+                       env=dict(os.environ, CFGBOX_PASSPHRASE=PW), capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and "box box-cli" in r.stdout, r.stderr

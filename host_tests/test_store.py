@@ -483,3 +483,21 @@ def test_a_record_copied_into_another_slot_or_group_fails_its_mac(tmp_path):
     states = dict(store.devices())
     assert states["d000"]["state"] == states["d002"]["state"] == "tampered"
     assert sum(r["state"] == "enrolled" for r in states.values()) == 38
+
+
+@pytest.mark.parametrize("box_id, port, message", [
+    ("", 80, "box id"), ("my box/1", 80, "box id"), ("b" * 33, 80, "box id"),
+    ("cfgbox-1", 0, "port"), ("cfgbox-1", 99999, "port"), ("cfgbox-1", -5, "port"),
+    ("cfgbox-1", True, "port"),
+])
+def test_the_box_set_up_refuses_a_bad_box_id_or_port_and_writes_nothing(tmp_path, box_id, port,
+                                                                       message):
+    """admin.setup on the box and `fleet init` on the host share Store.init's checks: the box's
+    id travels in every hello answer and bootstrap, its port in every URL."""
+    from configurator_fw.store import Store
+    from configurator_fw.vault import Vault
+
+    store = Store(FsBoard(str(tmp_path)), Vault(b"v" * 32))
+    with pytest.raises(StoreError, match=message):
+        store.init(box_id, "cfgbox", "passphrase 1", port=port)
+    assert not (tmp_path / "store").exists() or not list((tmp_path / "store").iterdir())

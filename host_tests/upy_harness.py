@@ -26,6 +26,9 @@ FIRST_AREA = 56 * 1024
 # then areas from the PSRAM (CONFIG_SPIRAM_USE_MALLOC: the IDF heap's largest free block is in
 # it). 1 MB here, a quarter of a WROVER's 4 MB: a box that runs here runs there.
 PSRAM_HEAP = 1024 * 1024
+# A hang guard for one board run, never a verdict: the longest run (a box filling 250 devices)
+# takes about 20 s on an idle 2-core machine, so 600 s leaves a loaded one 30 times that
+HANG_S = 600
 CLIENT_HEAP = 32 * 1024  # what a client may take, leaving the rest to the application's TLS
 WORLD_START = 1795219200  # the emulated world's Unix time when a test starts: 2026-11-21 00:00 UTC
 BLOCK, BLOCKS = 4096, 512  # the ESP32's 2 MiB "vfs" partition (host_tests/emu/emu_flash.py)
@@ -283,7 +286,7 @@ def board_env(emu_dir, device, cold=False, extra=None):
     return env
 
 
-def device_run(script, emu_dir, device, bundle="client", heap=ESP32_HEAP, timeout=60,
+def device_run(script, emu_dir, device, bundle="client", heap=ESP32_HEAP, timeout=HANG_S,
                cold=None, env=None, frozen=False):
     """Run ``script`` (source text) on emulated board ``device`` as `mpremote exec` would, after
     its boot: its flash at '/', the board's sys.path. A new board gets ``bundle`` flashed (or
@@ -326,7 +329,8 @@ def emu_overhead():
                   "emu_clock.power_on(True)\nesp32._part()\n"
                   "gc.collect()\nprint(start - gc.mem_free())\n")
         r = subprocess.run([str(MICROPYTHON), "-X", "heapsize=%d" % ESP32_HEAP, "-c", script],
-                           env=board_env(d, "calib"), capture_output=True, text=True, timeout=60)
+                           env=board_env(d, "calib"), capture_output=True, text=True,
+                           timeout=HANG_S)
         assert r.returncode == 0, r.stdout + r.stderr
         return int(r.stdout.split()[-1])
 

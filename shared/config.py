@@ -53,6 +53,35 @@ def _wifi(nets):
                   "empty (open network), 8 to 63 characters or 64 hex digits (WPA2)")
 
 
+KNOWN = ("name", "wifi", "mqtt", "ntp", "api_keys")
+
+
+def _one_edit(a, b):
+    """True if ``a`` becomes ``b`` by one substitution, insertion, deletion or swap of two
+    neighbours, or differs from it only in case."""
+    if a.lower() == b.lower():
+        return a != b
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    for i in range(len(long_)):
+        if long_[:i] + long_[i + 1:] == short:
+            return True
+    return False
+
+
+def near_miss(key):
+    """The known top-level key that ``key`` looks like a misspelling of, or None."""
+    for known in KNOWN:
+        if key != known and _one_edit(key, known):
+            return known
+    return None
+
+
 def check(cfg):
     """Raise ConfigError unless ``cfg`` (a parsed config) is one a device can use."""
     if not isinstance(cfg, dict):

@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "tools" / "hostlib"), str(ROOT)]
 
 from configurator_fw import vault  # noqa: E402
-from configurator_fw.store import Store, StoreError  # noqa: E402
+from configurator_fw.store import Store, StoreError, valid_id  # noqa: E402
 from configurator_fw.vault import Vault  # noqa: E402
+from shared import config as shared_config  # noqa: E402
 from shared import otpauth, passphrase, protocol  # noqa: E402
 from shared.board import Board  # noqa: E402
 from tools.private import write_private as _write_private  # noqa: E402
@@ -150,6 +151,13 @@ class Fleet:
 
 # -- commands
 def cmd_init(a):
+    # what the store refuses, refused before the passphrase is asked for
+    if not valid_id(a.box):
+        raise CliError("--box %r: 1 to 32 letters, digits, '-' or '_'" % a.box)
+    if not 1 <= a.port <= 65535:
+        raise CliError("--port %d: give a TCP port, 1 to 65535" % a.port)
+    if not 1 <= a.max_clients <= 10:
+        raise CliError("--max-clients %d: 1 to 10 (8 on stock firmware)" % a.max_clients)
     path = Path(a.file)
     if path.exists() and not a.force:
         raise CliError("%s exists: it is a fleet's only backup; pass --force to replace it"
@@ -196,6 +204,10 @@ def cmd_enroll(a):
 
 def cmd_revoke(a):
     f = Fleet(a.file)
+    rec = f.store.device(a.device)
+    if rec is not None and rec["state"] == "revoked":
+        print("%s was already revoked: nothing changed" % a.device)
+        return
     f.store.revoke(a.device)
     f.save()
     print("revoked %s (flash the box again, or revoke it on the admin page, for a box already "
@@ -235,6 +247,13 @@ def cmd_defaults(a):
         obj = json.loads(text)
     except (OSError, ValueError) as e:
         raise CliError("%s: %s" % (a.json, e)) from None
+    if isinstance(obj, dict):
+        for key in obj:
+            known = shared_config.near_miss(key)
+            if known and key not in a.app_section:
+                raise CliError("top-level %r looks like %r misspelt: fix it, or pass "
+                               "--app-section %s if it is your application's own" % (
+                                   key, known, key))
     if a.device:
         f.store.set_overrides(a.device, obj)
     else:
@@ -580,6 +599,9 @@ def main(argv=None):
     s = sub.add_parser("set-config", help="set the defaults (or a device's overrides) from JSON")
     s.add_argument("json", help="a JSON file, or - for stdin")
     s.add_argument("--device")
+    s.add_argument("--app-section", action="append", default=[], metavar="KEY",
+                   help="a top-level key that is the application's own although it looks like "
+                        "a known one misspelt (e.g. a section named 'wiki')")
     s = sub.add_parser("broker", help="the MQTT broker's CA, certificate, device credentials and "
                        "mosquitto configuration; each device's part goes into its config")
     s.add_argument("--dir", default="broker", help="where the broker's files go (mode 700)")
