@@ -24,7 +24,8 @@ _SECRET_KEYS = ("password", "psk", "key", "secret", "token")
 _SLICE = 250  # PBKDF2 iterations between two turns of the event loop
 MAX_DEPTH = 24  # JSON nesting of an admin request (a config nests up to 16)
 ADMIN_BODY = 8192  # bytes of an admin request body, for a logged-in browser (server.py)
-_JSON = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+_JSON = {"Content-Type": "application/json", "Cache-Control": "no-store",
+         "X-Content-Type-Options": "nosniff"}
 
 
 def _answer(status, obj, extra=None):

@@ -36,14 +36,19 @@ class BadRequest(ValueError):
     pass
 
 
+_LOWER_HEX = "0123456789abcdef"
+
+
+def _lower_hex(v, n):
+    """``v`` is a string of 2 * ``n`` lowercase hex digits (s.0: every byte string is)."""
+    return isinstance(v, str) and len(v) == 2 * n and all(c in _LOWER_HEX for c in v)
+
+
 def _hex(body, name, n):
     v = body.get(name)
-    if not isinstance(v, str) or len(v) != 2 * n:
+    if not _lower_hex(v, n):
         raise BadRequest(name)
-    try:
-        return bytes.fromhex(v)
-    except ValueError:
-        raise BadRequest(name) from None
+    return bytes.fromhex(v)
 
 
 def _int(body, name, hi=(1 << 31) - 1):
@@ -56,7 +61,7 @@ def _int(body, name, hi=(1 << 31) - 1):
 def _mac_field(body, name):
     # its shape only (64 hex digits); whether it is right is checked in constant time later
     v = body.get(name)
-    if not isinstance(v, str) or len(v) != 2 * protocol.MAC_LEN:
+    if not _lower_hex(v, protocol.MAC_LEN):
         raise BadRequest(name)
     return v
 
@@ -130,8 +135,7 @@ class DeviceApi:
             return 404, {"v": _V, "error": "not found"}, None
         if not isinstance(body, dict):
             return 400, {"v": _V, "error": "bad request"}, None
-        v = body.get("v")
-        if not isinstance(v, int) or isinstance(v, bool) or v != _V:
+        if protocol.wire_int(body.get("v")) != _V:  # 2.0 is 2 (s.0); true is not
             return 400, {"v": _V, "error": "version", "supported": [_V]}, None
         for name in body:
             if name not in fields:

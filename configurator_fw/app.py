@@ -56,8 +56,11 @@ class Chunked(Response):
         await stream.awrite(b"0\r\n\r\n")
 
 
+JSON_HEADERS = {"Content-Type": "application/json", "X-Content-Type-Options": "nosniff"}
+
+
 def _json_error(status, msg, headers=None):
-    h = {"Content-Type": "application/json"}
+    h = dict(JSON_HEADERS)
     if headers:
         h.update(headers)
     return json.dumps({"v": protocol.VERSION, "error": msg}), status, h
@@ -139,6 +142,13 @@ def make_app(box, clock, log=print):
     app.options_handler = None  # OPTIONS is not served: 405 like any other method (s.5)
     slots = _Slots(STREAMS)
 
+    @app.before_request
+    def exact_methods(req):
+        # methods are case-sensitive (RFC 9110 s.9.1) and HEAD is not served (PROTOCOL.md s.5):
+        # microdot would take "get" and HEAD as GET
+        if req.method not in ("GET", "POST"):
+            return _json_error(405, "method not allowed", {"Allow": allowed(app, req.path)})
+
     async def device_route(request):
         try:
             return await _route(request)
@@ -157,7 +167,7 @@ def make_app(box, clock, log=print):
         if api is None:  # sealed: nothing but the admin page's login until the operator unlocks
             return _json_error(503, "sealed", {"Retry-After": "30"})
         status, out, headers = api.handle(request.path, body, station_of(request), clock())
-        h = {"Content-Type": "application/json"}
+        h = dict(JSON_HEADERS)
         if headers:
             h.update(headers)
         if not isinstance(out, dict):  # a config streamed as it is made (api.DeviceApi._stream)

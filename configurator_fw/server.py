@@ -33,8 +33,8 @@ def _error_bytes(status, msg):
     body = '{"v":2,"error":"%s"}' % msg
     retry = "Retry-After: 2\r\n" if status == 503 else ""
     return ("HTTP/1.0 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s"
-            "Connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), retry,
-                                               body)).encode()
+            "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n%s"
+            % (status, _REASONS[status], len(body), retry, body)).encode()
 
 
 async def _read_head(reader, buf, may_grow=None):

@@ -516,3 +516,23 @@ def test_nesting_is_measured_on_the_raw_text_as_the_parsed_value_would(value):
 
     raw = json.dumps(value).encode()
     assert too_deep(raw) == (depth(value) > MAX_DEPTH), raw
+
+
+def test_v_as_a_whole_float_is_2_and_byte_strings_must_be_lowercase_hex(api):
+    """s.0: a whole-valued number is the integer ("v": 2.0 is 2); every byte string is
+    lowercase hex, so an uppercase nonce or MAC is malformed (400) and changes nothing."""
+    s, out, _ = api.handle(HELLO, {"v": 2.0, "dev": "sensor-1", "cn": "0a" * 16}, "s1", T0)
+    assert s == 200 and out["v"] == 2, out
+    s, out, _ = api.handle(HELLO, {"v": 2, "dev": "sensor-1", "cn": "0A" * 16}, "s1", T0)
+    assert (s, out["error"]) == (400, "bad field: cn")
+    d, body = _valid(api, AUTH, T0)
+    before = snapshot(api.root)
+    upper = dict(body, dp=body["dp"].upper())
+    assert upper["dp"] != body["dp"]  # it has hex letters to change
+    s, out, _ = api.handle(AUTH, upper, d.station, T0)
+    assert (s, out["error"]) == (400, "bad field: dp")
+    assert snapshot(api.root) == before
+    s, out, _ = api.handle(AUTH, dict(body, sn=body["sn"].upper()), d.station, T0)
+    assert (s, out["error"]) == (400, "bad field: sn")
+    s, out, _ = api.handle(AUTH, body, d.station, T0)  # the same, in lowercase, still opens
+    assert s == 200, out

@@ -164,6 +164,32 @@ def test_caps_act_before_buffering_and_the_box_stays_up(box, name, data, status)
     assert "Traceback" not in log and "MemoryError" not in log, log[-2000:]
 
 
+def test_head_and_a_lowercase_method_get_405_not_the_page(box):
+    """s.5: HEAD is a wrong method (405 with Allow), and methods are case-sensitive (RFC 9110):
+    microdot alone answers both as GET (200 with the page)."""
+    for line in (b"HEAD /admin HTTP/1.1", b"get /admin HTTP/1.1",
+                 b"Get /admin/api/session HTTP/1.1", b"post /api/v2/hello HTTP/1.1"):
+        answer = raw(box.port, line + b"\r\nContent-Length: 0\r\n\r\n")
+        assert status_of(answer) == 405, (line, answer[:300])
+        assert b"\r\nAllow: " in answer and b"<html" not in answer.lower(), answer[:300]
+    status, _, _ = req(box.port, "GET", "/admin")
+    assert status == 200  # the right method still works
+
+
+def test_every_json_answer_says_nosniff(box):
+    """JSON answers of both APIs, errors included, carry X-Content-Type-Options: nosniff, so a
+    browser never sniffs one into HTML."""
+    for method, path, body in (("GET", "/admin/api/session", b""),
+                               ("POST", "/admin/api/login", b"{not json"),
+                               ("POST", "/api/v2/hello", b"{not json"),
+                               ("GET", "/nowhere", b"")):
+        status, _, r = req(box.port, method, path, body)
+        assert r.getheader("Content-Type") == "application/json", (path, status)
+        assert r.getheader("X-Content-Type-Options") == "nosniff", (path, status)
+    answer = raw(box.port, b"POST /api/v2/hello HTTP/1.1\r\n" + b"X: y\r\n" * 30 + b"\r\n")
+    assert status_of(answer) in (400, 413) and b"X-Content-Type-Options: nosniff" in answer
+
+
 def test_options_and_other_methods_get_405_with_allow(box):
     for method in ("OPTIONS", "GET", "PUT", "HEAD"):
         answer = raw(box.port, b"%s /api/v2/auth HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
