@@ -24,6 +24,9 @@ _SECRET_KEYS = ("password", "psk", "key", "secret", "token")
 _SLICE = 250  # PBKDF2 iterations between two turns of the event loop
 MAX_DEPTH = 24  # JSON nesting of an admin request (a config nests up to 16)
 ADMIN_BODY = 8192  # bytes of an admin request body, for a logged-in browser (server.py)
+# wrong passphrases the box takes in all: 10 at once, then one per 6 minutes (240 a day)
+GUESS_BURST = 10
+GUESS_EVERY = 360
 _JSON = {"Content-Type": "application/json", "Cache-Control": "no-store",
          "X-Content-Type-Options": "nosniff"}
 
@@ -127,6 +130,11 @@ class Admin:
         self.sessions = sessions.Sessions()
         self._now = self.sessions.now  # the tick counter's seconds: lockouts too
         self.fails = lockout.Parties(5, 16)  # by station
+        # and for the box as a whole (docs/SEALING.md): while sealed (its AP needs the sealed
+        # AP's key) and while unlocked (the fleet's AP, whose key every client holds) apart, so
+        # guesses on the fleet's AP never use up the sealed AP's, where the operator unlocks
+        self.budgets = {True: lockout.Budget(GUESS_BURST, GUESS_EVERY),
+                        False: lockout.Budget(GUESS_BURST, GUESS_EVERY)}
         self.busy = False  # a PBKDF2 login is running
 
     # -- sessions
@@ -158,6 +166,11 @@ class Admin:
         if wait:
             return _error(429, "too many wrong passphrases: wait %d s" % wait,
                           {"Retry-After": str(wait)})
+        budget = self.budgets[self.box.sealed]
+        wait = budget.wait(now)
+        if wait:
+            return _error(429, "the box takes no more passphrase guesses for now: wait %d s"
+                          % wait, {"Retry-After": str(wait)})
         if not sessions.same_origin(request.headers):
             return _error(403, "cross-site login refused")
         pw = body.get("passphrase")
@@ -176,6 +189,7 @@ class Admin:
             key = finish()
         except vault.WrongPassphrase:
             self.fails.fail(station, self._now())
+            budget.spend(self._now())
             locked = self.fails.locked(station, self._now())
             self.box.audit.add("login-failed", "from %s%s" % (
                 station, "; locked for %d s" % locked if locked else ""), False)

@@ -46,3 +46,33 @@ class Parties:
 
     def ok(self, party):
         self._d.pop(party, None)
+
+
+class Budget:
+    """Wrong guesses the box as a whole allows, whatever station they come from: ``burst`` at
+    once, then one more per ``every`` seconds (a token bucket, in RAM)."""
+
+    def __init__(self, burst, every):
+        self.burst = burst
+        self.every = every
+        self.tokens = burst
+        self.at = None  # when the last token was counted in
+
+    def _fill(self, now):
+        if self.at is None or self.tokens >= self.burst:
+            self.at = now
+            return
+        gained = (now - self.at) // self.every
+        if gained > 0:
+            self.tokens = min(self.burst, self.tokens + gained)
+            self.at += gained * self.every
+
+    def wait(self, now):
+        """Seconds until a guess is allowed again (0: now)."""
+        self._fill(now)
+        return 0 if self.tokens > 0 else self.at + self.every - now
+
+    def spend(self, now):
+        self._fill(now)
+        if self.tokens > 0:
+            self.tokens -= 1

@@ -35,8 +35,10 @@ def check_against_spec(method, path, status, out):
 
 
 class AdminClient:
-    def __init__(self, port, host="127.0.4.1"):
+    def __init__(self, port, host="127.0.4.1", source=None):
+        """``source``: the station address the requests come from (default: the host's)."""
         self.host, self.port = host, port
+        self.source = (source, 0) if source else None
         self.cookie = None
         self.csrf = None
 
@@ -44,7 +46,8 @@ class AdminClient:
                 check=True):
         """(status, JSON answer or text, headers) of one request (the box closes each);
         ``check``: the answer must be one docs/openapi.yaml documents."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=120)  # a hang guard
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=120,  # a hang guard
+                                          source_address=self.source)
         h = {"Host": "%s:%d" % (self.host, self.port)}
         data = None
         if body is not None:

@@ -304,3 +304,21 @@ def test_the_audit_log_is_bounded_newest_first_and_network_events_stay_in_ram(tm
     assert b.size("store/audit.1.log") > MAX_FILE
     a.add("multi\nline", "detail\nwith newline " + "y" * 200)
     assert len(a.newest(1)[0]["detail"]) == 120
+
+
+def test_the_guess_budget_allows_a_burst_then_one_per_period_and_never_more_than_its_burst():
+    from configurator_fw.lockout import Budget
+
+    b = Budget(10, 360)
+    t = 1000
+    for _ in range(10):
+        assert b.wait(t) == 0
+        b.spend(t)
+    assert b.wait(t) == 360 and b.wait(t + 359) == 1
+    assert b.wait(t + 360) == 0
+    b.spend(t + 360)
+    assert b.wait(t + 360) == 360  # one token came back, and went
+    assert b.wait(t + 360 + 100 * 360) == 0
+    for _ in range(10):  # a long quiet time refills to the burst, never past it
+        b.spend(t + 360 + 100 * 360)
+    assert b.wait(t + 360 + 100 * 360) == 360

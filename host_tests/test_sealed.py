@@ -163,6 +163,25 @@ def test_wrong_passphrases_lock_the_station_out(sealed):
     assert adm.login(PASSPHRASE, f.world.now())[0] == 200
 
 
+def test_guesses_are_bounded_for_the_box_as_a_whole_not_per_station(sealed):
+    """Rotating station addresses no longer buys guesses: after 10 wrong passphrases in all
+    (5 from each of two stations, each then locked out on its own), a third station is refused
+    before any PBKDF2 runs, the right passphrase too, until the budget refills (one guess per
+    6 minutes); then the operator gets in."""
+    f = sealed
+    for station in ("127.0.5.1", "127.0.5.2"):
+        adm = AdminClient(f.port, source=station)
+        for _ in range(5):
+            assert adm.login("wrong passphrase attempt", f.world.now())[0] == 401
+        assert adm.login(PASSPHRASE, f.world.now())[0] == 429  # its own lock
+    third = AdminClient(f.port, source="127.0.5.3")
+    s, out, r = third.login(PASSPHRASE, f.world.now())
+    assert s == 429 and "no more passphrase guesses" in out["error"], out
+    assert 0 < int(r.getheader("Retry-After")) <= 360
+    f.world.advance(int(r.getheader("Retry-After")) + 1)
+    assert third.login(PASSPHRASE, f.world.now())[0] == 200
+
+
 def test_malformed_or_cross_site_logins_unlock_nothing_and_four_failures_lock_nothing(sealed):
     f = sealed
     adm = AdminClient(f.port)
