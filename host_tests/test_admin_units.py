@@ -183,10 +183,14 @@ def test_the_passphrase_limits_are_the_documented_ones():
     passphrase.check((strong * 7)[:128])
     with pytest.raises(passphrase.WeakPassphrase, match="too long"):
         passphrase.check((strong * 7)[:129])
-    # digits only, none next to the one before: 3.32 bits each, 20 of them 66.4, 19 63.1
-    passphrase.check("80" * 10)
+    # digits only, none next to the one before, no run, year or repeat: 3.32 bits each, 20 of
+    # them 66.4, 19 63.1
+    digits = "93048029649758505316"
+    passphrase.check(digits)
     with pytest.raises(passphrase.WeakPassphrase, match="too weak"):
-        passphrase.check("80" * 9 + "8")
+        passphrase.check(digits[:19])
+    with pytest.raises(passphrase.WeakPassphrase, match="too weak"):
+        passphrase.check("80" * 10)  # a piece said over and over
 
 
 @pytest.mark.parametrize("chars,pool", [
@@ -208,7 +212,8 @@ def test_a_character_next_to_the_one_before_counts_a_quarter():
     assert passphrase.bits("ba") == pytest.approx(1.25 * per)
     assert passphrase.bits("aa") == pytest.approx(1.25 * per)
     assert passphrase.bits("ac") == pytest.approx(2 * per)
-    assert passphrase.bits("abcd") == pytest.approx(1.75 * per)
+    assert passphrase.bits("abd") == pytest.approx(1.25 * per + 1.0 * per)
+    assert passphrase.bits("abcd") == pytest.approx(5.0)  # a run of 3 or more: one choice
 
 
 def test_the_passphrase_policy():
@@ -222,6 +227,31 @@ def test_the_passphrase_policy():
         passphrase.check(None)
     for ok in ("Tr0ub4dor&3xyz!", "test-fleet pass phrase 9!"):
         passphrase.check(ok)
+
+
+@pytest.mark.parametrize("weak", [
+    "passwordpassword", "summer2024summer", "qwertyuiopasdfgh", "Password1234!",
+    "P@ssw0rd-2024-P@ssw0rd", "letmeinletmein!!", "asdfghjkl;'zxcvbnm,./",
+    "iloveyou2025iloveyou"])
+def test_the_common_patterns_are_refused_on_the_box_too(weak):
+    """Counting character classes passed these (issue 17): the box's own check now counts a
+    common word (l33t undone), a keyboard or alphabet run, a year and a repeated piece as one
+    small choice each."""
+    with pytest.raises(passphrase.WeakPassphrase, match="too weak"):
+        passphrase.check(weak)
+
+
+def test_word_run_year_and_repeat_cost_a_few_bits_each():
+    import math
+
+    per = math.log2(26)
+    assert passphrase.bits("password") == pytest.approx(8.0)
+    assert passphrase.bits("p4ssw0rd") == pytest.approx(8.0)  # l33t undone
+    assert passphrase.bits("dragon") == pytest.approx(8.0)
+    assert passphrase.bits("zxcvbnm") == pytest.approx(5.0)  # a keyboard row
+    assert passphrase.bits("2024") == pytest.approx(7.0)
+    assert passphrase.bits("kxqkxq") == pytest.approx(3 * per + 4.0)  # said twice
+    assert passphrase.bits("kxq") == pytest.approx(3 * per)  # nothing to find
     assert passphrase.bits("") == 0
 
 

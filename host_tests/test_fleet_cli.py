@@ -57,6 +57,14 @@ def test_init_refuses_a_weak_passphrase_and_can_generate_one(tmp_path):
     r = fleet(tmp_path, "init", "--box", "b", "--ssid", "s", pw="password1234")
     assert r.returncode == 2 and "too weak" in r.stderr
     assert not (tmp_path / "f.cfgbox").exists()
+    # the box's estimate passes it (16 characters, two classes, no run it knows); zxcvbn,
+    # the host's check on top, knows the keyboard's columns
+    from shared import passphrase
+
+    assert passphrase.bits("1q2w3e4r5t6y7u8i") >= passphrase.MIN_BITS
+    r = fleet(tmp_path, "init", "--box", "b", "--ssid", "s", pw="1q2w3e4r5t6y7u8i")
+    assert r.returncode == 2 and "too guessable (zxcvbn" in r.stderr, r.stderr
+    assert not (tmp_path / "f.cfgbox").exists()
     r = fleet(tmp_path, "init", "--box", "b", "--ssid", "s", "--generate", pw="")
     assert r.returncode == 0, r.stderr
     gen = r.stdout.split("admin passphrase (shown once, write it down): ")[1].split()[0]

@@ -3,8 +3,10 @@
 # PBKDF2 runs only ~20,000 iterations on the box (an unlock of at most ~10 s on the ESP32), so
 # an offline guess costs little: the passphrase itself must carry the strength. The estimate is
 # deliberately plain and pessimistic for what it sees: the characters' classes give the
-# alphabet, and a character that repeats or continues the one before it (aaa, abc, 321) counts
-# for a quarter. Run on the box and on the host alike.
+# alphabet, a character that repeats or continues the one before it (aaa, abc, 321) counts for
+# a quarter, and the pieces people reach for (common words, l33t included, keyboard and
+# alphabet runs, years, a piece said twice) count as one small choice each. Run on the box and
+# on the host alike; the host adds zxcvbn (tools/fleet.py).
 import math
 
 MIN_BITS = 64  # ~2^64 / 5e5 guesses/s on one GPU: ~1.2 million years (docs/SEALING.md)
@@ -33,18 +35,93 @@ def _pool(text):
     return 26 * lower + 26 * upper + 10 * digit + 33 * other
 
 
+# Pieces a person reaches for, each counted as one choice among few, not as its characters:
+# common words (after undoing l33t), runs along the alphabet, the digits or a keyboard row, a
+# year, and a piece that repeats an earlier one.
+_WORDS = ("password", "passwort", "passphrase", "pass", "word", "admin", "root", "login",
+          "letmein", "welcome", "qwerty", "dragon", "monkey", "master", "shadow", "sunshine",
+          "princess", "football", "baseball", "soccer", "iloveyou", "love", "trustno", "secret",
+          "summer", "winter", "spring", "autumn", "hello", "freedom", "whatever", "changeme",
+          "default", "guest", "test", "cfgbox", "esp32", "micropython", "january", "february",
+          "march", "april", "june", "july", "august", "september", "october", "november",
+          "december", "monday", "friday", "sunday", "abc", "qwertz", "azerty", "batman",
+          "superman", "starwars", "pokemon", "computer", "internet", "phrase", "access", "mypass")
+_LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
+         "!": "i", "|": "l"}
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "1234567890", "qwertzuiop", "azertyuiop")
+_WORD_BITS = 8.0  # one of a few hundred common words, any case
+_RUN_BITS = 5.0  # a run: where it starts, its direction and length
+_YEAR_BITS = 7.0  # 1900-2099
+_REPEAT_BITS = 4.0  # "the same as before"
+
+
+def _run(low, i):
+    """Length of the run starting at ``i`` (3 or more characters, each next to the one before
+    it along the alphabet, the digits or a keyboard row, one way), else 0."""
+    best = 0
+    for step in (1, -1):
+        j = i + 1
+        while j < len(low) and ord(low[j]) - ord(low[j - 1]) == step:
+            j += 1
+        best = max(best, j - i)
+        for row in _ROWS:
+            k = row.find(low[i])
+            if k < 0:
+                continue
+            j = i + 1
+            while j < len(low) and 0 <= k + step * (j - i) < len(row) and \
+                    low[j] == row[k + step * (j - i)]:
+                j += 1
+            best = max(best, j - i)
+    return best if best >= 3 else 0
+
+
+def _piece(text, low, plain, i):
+    """(length, bits) of the cheapest pattern starting at ``i``, or None."""
+    found = []
+    for w in _WORDS:
+        if plain.startswith(w, i):
+            found.append((len(w), _WORD_BITS))
+    n = _run(low, i)
+    if n:
+        found.append((n, _RUN_BITS))
+    if text[i:i + 2] in ("19", "20") and text[i + 2:i + 4].isdigit() and len(text) >= i + 4:
+        found.append((4, _YEAR_BITS))
+    n = 0
+    for m in range(len(text) - i, 2, -1):  # the longest piece (3 or more) seen before i
+        if low[i:i + m] in low[:i]:
+            n = m
+            break
+    if n:
+        found.append((n, _REPEAT_BITS))
+    # the longest piece wins; among equally long ones, the cheapest
+    return max(found, key=lambda f: (f[0], -f[1])) if found else None
+
+
 def bits(text):
-    """Estimated strength of ``text`` in bits (an upper bound for a person's choice)."""
+    """Estimated strength of ``text`` in bits (an upper bound for a person's choice): each
+    character costs log2 of its classes' alphabet, a character next to the one before it a
+    quarter of that, and a common word, a run, a year or a repeated piece a few bits in all."""
     if not text:
         return 0.0
     per = math.log(max(_pool(text), 2)) / math.log(2)
+    low = text.lower()
+    plain = "".join(_LEET.get(c, c) for c in low)
     n = 0.0
+    i = 0
     prev = None
-    for c in text:
-        o = ord(c)
-        n += 0.25 if prev is not None and abs(o - prev) <= 1 else 1.0
+    while i < len(text):
+        piece = _piece(text, low, plain, i)
+        if piece and piece[1] < piece[0] * per:
+            n += piece[1]
+            i += piece[0]
+            prev = None
+            continue
+        o = ord(text[i])
+        n += (0.25 if prev is not None and abs(o - prev) <= 1 else 1.0) * per
         prev = o
-    return n * per
+        i += 1
+    return n
 
 
 def check(text):

@@ -150,6 +150,18 @@ class Fleet:
 
 
 # -- commands
+def check_guessable(pw):
+    """On top of the box's own estimate (shared/passphrase.py, which the box runs too): zxcvbn's
+    dictionaries and keyboard graphs. Refused below its top score (10^10 guesses)."""
+    from zxcvbn import zxcvbn
+
+    r = zxcvbn(pw[:100])  # zxcvbn's cost grows with the length; 100 characters say enough
+    if r["score"] < 4:
+        why = r["feedback"]["warning"] or "a pattern zxcvbn knows"
+        raise CliError("passphrase too guessable (zxcvbn, %d of 4): %s; use --generate, or a "
+                       "longer one of unrelated words" % (r["score"], why.rstrip(".")))
+
+
 def cmd_init(a):
     # what the store refuses, refused before the passphrase is asked for
     if not valid_id(a.box):
@@ -172,6 +184,7 @@ def cmd_init(a):
         passphrase.check(pw)
     except passphrase.WeakPassphrase as e:
         raise CliError("passphrase %s" % e) from None
+    check_guessable(pw)
     with tempfile.TemporaryDirectory(prefix="cfgbox-fleet-") as tmp:
         b = HostBoard(tmp)
         b.mkdir("store")
