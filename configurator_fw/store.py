@@ -490,6 +490,10 @@ class Store:
             raise Tampered("store/defaults.bin fails its tag (revision %d)" % rev) from None
         finally:
             f.close()
+        known = self.meta.get("drev", 0)
+        if rev < known:
+            raise Tampered("store/defaults.bin is revision %d, older than the store's %d: an "
+                           "old copy put back" % (rev, known))
         self._drev = rev
         return rev
 
@@ -631,6 +635,11 @@ class Store:
         rev = self.bump()
         self._drev = None
         self._put_stream("defaults.bin", "defaults", defaults, rev)
+        # the MACed meta names the current defaults: an older, validly sealed defaults.bin
+        # copied back is refused (verified_defaults_rev); a cut before this line leaves the
+        # new file at the bumped revision, which is accepted and recorded at the next read
+        self.meta["drev"] = rev
+        self._save_meta()
         self._drev = rev
         self.recs.defaults_changed(rev)
 

@@ -536,3 +536,78 @@ def test_v_as_a_whole_float_is_2_and_byte_strings_must_be_lowercase_hex(api):
     assert (s, out["error"]) == (400, "bad field: sn")
     s, out, _ = api.handle(AUTH, body, d.station, T0)  # the same, in lowercase, still opens
     assert s == 200, out
+
+
+def _auth_with(api, d, now, dev=None, cn=None, step=None):
+    """d's auth with d's own secrets, naming another ``dev`` or another client nonce ``cn``
+    than its hello and its MAC made right over what it names: only the nonce's binding to the
+    hello can refuse it."""
+    step = otp.counter_at(now) if step is None else step
+    dev = dev or d.dev
+    cn = cn or d.cn
+    k = protocol.long_term_key(d.dk, d.totp)
+    sk = protocol.session_key(k, cn, d.sn, d.box, dev, step, protocol.code(d.totp, step))
+    dp = protocol.mac(sk, "cfgbox/2 dev", d.box, dev, cn, d.sn, step)
+    return api.handle(AUTH, {"v": 2, "dev": dev, "cn": cn.hex(), "sn": d.sn.hex(), "c": step,
+                             "dp": dp.hex()}, d.station, now)
+
+
+def test_an_auth_naming_another_device_or_client_nonce_than_its_hello_is_refused(api):
+    """A nonce is bound to the id and the client nonce of the hello it answered: sensor-1's
+    holder naming sensor-2 in its auth (to get sensor-2's config with sensor-1's secrets), or
+    another client nonce, with MACs right for what they name, is refused; the proper pair
+    still opens."""
+    d = HostDevice(api, api.boot["sensor-1"])
+    d.hello(T0)
+    s, out, _ = _auth_with(api, d, T0, dev="sensor-2")
+    assert (s, out) == (401, {"v": 2, "error": "unauthorized"})
+    d.hello(T0)
+    s, out, _ = _auth_with(api, d, T0, cn=bytes(16))  # another client nonce than the hello's
+    assert (s, out) == (401, {"v": 2, "error": "unauthorized"})
+    d.hello(T0)
+    assert _auth_with(api, d, T0)[0] == 200  # the control: the pair as the hello made it
+
+
+def test_an_ack_without_a_config_request_in_its_session_is_refused_and_changes_nothing(api):
+    d = HostDevice(api, api.boot["sensor-1"])
+    d.hello(T0)
+    assert d.auth(T0)[0] == 200
+    before = snapshot(api.root)
+    rec = dict(api.store.device("sensor-1"))
+    s, out = d.ack(T0, 1)
+    assert s == 401 and out == {"v": 2, "error": "unauthorized"}, out
+    assert snapshot(api.root) == before and api.store.device("sensor-1") == rec
+
+
+def test_a_success_clears_the_devices_and_the_stations_failure_counts(api):
+    """Four wrong codes, a success, four more: never locked (without the clearing the fifth
+    would lock the device); the same for a station's count, below its own threshold."""
+    d = HostDevice(api, api.boot["sensor-1"])
+    now = T0
+    for _round in range(3):
+        for _ in range(lockout.DEVICE_THRESHOLD - 1):
+            d.hello(now)
+            assert d.auth(now, totp=b"\x01" * 20)[0] == 401
+        d.hello(now)
+        assert d.auth(now)[0] == 200, "locked: a success did not clear the count"
+        now += 30  # the next step: each step is taken once
+    assert api.ids.locked("sensor-1", now) == 0 and api.stations.locked(d.station, now) == 0
+    assert lockout.STATION_THRESHOLD > lockout.DEVICE_THRESHOLD - 1
+
+
+def test_the_401_bodies_for_wrong_code_wrong_dk_and_unknown_id_are_byte_identical(api):
+    """Whatever failed, the device API says the same bytes (headers included)."""
+    d = HostDevice(api, api.boot["sensor-1"])
+    answers = []
+    for kw in ({"totp": b"\x02" * 20}, {"dk": b"\x03" * 32}):
+        d.hello(T0)
+        answers.append(d.auth(T0, **kw))
+    ghost = HostDevice(api, dict(api.boot["sensor-1"], dev="sensor-77"), station="127.0.4.9")
+    ghost.cn = os.urandom(16)  # its hello answered with a decoy (its bp cannot check)
+    s, out, _ = api.handle(HELLO, {"v": 2, "dev": "sensor-77", "cn": ghost.cn.hex()},
+                           ghost.station, T0)
+    assert s == 200
+    ghost.sn = bytes.fromhex(out["sn"])
+    answers.append(ghost.auth(T0))
+    wire = {(s, json.dumps(out, separators=(",", ":")), json.dumps(h)) for s, out, h in answers}
+    assert len(wire) == 1 and next(iter(wire))[0] == 401, wire

@@ -57,7 +57,7 @@ def test_a_box_with_a_ds3231_is_trusted_after_a_power_cycle(fleet):
     fleet.stop_box()
     fleet.world.advance(3600)
     fleet.start_box(cold=True)
-    assert "clock DS3231" in fleet.box_log_text()
+    assert "cfgbox: clock from the DS3231" in fleet.box_log_text()
     assert fleet.check("sensor-1") == ("ok", CFG)
 
 

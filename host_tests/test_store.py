@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from configurator_fw.store import StoreError, merge
-from hostbox import FsBoard, new_store, reopen, snapshot
+from hostbox import T0, FsBoard, new_store, reopen, snapshot
 from shared import protocol
 
 scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.text("ab", max_size=3)
@@ -501,3 +501,71 @@ def test_the_box_set_up_refuses_a_bad_box_id_or_port_and_writes_nothing(tmp_path
     with pytest.raises(StoreError, match=message):
         store.init(box_id, "cfgbox", "passphrase 1", port=port)
     assert not (tmp_path / "store").exists() or not list((tmp_path / "store").iterdir())
+
+
+def test_a_device_record_copied_under_another_id_reads_as_tampered(tmp_path):
+    """Each record's MAC binds its slot and its device's id: sensor-1's valid record copied over
+    sensor-2's place in the same group file is refused for sensor-2 (tampered, and the device
+    API refuses it), and sensor-1 is untouched."""
+    from configurator_fw import store_devices
+    from configurator_fw.store import Tampered
+
+    store, boot = new_store(tmp_path, ["sensor-1", "sensor-2"])
+    path = tmp_path / "store" / "d" / "00.bin"
+    raw = bytearray(path.read_bytes())
+    n = store_devices.RECORD
+    assert raw[0:n] != raw[n:2 * n]
+    raw[n:2 * n] = raw[0:n]
+    path.write_bytes(bytes(raw))
+    again = reopen(store)
+    with pytest.raises(Tampered):
+        again.device("sensor-2")
+    assert again.device("sensor-1")["state"] == "enrolled"
+    states = {dev: rec["state"] for dev, rec in again.devices()}
+    assert "tampered" in states.values() and states.get("sensor-1") == "enrolled", states
+
+
+def test_an_older_validly_sealed_defaults_file_put_back_is_not_served_as_current(tmp_path):
+    """The defaults' revision is bound into their seal and the store's MACed meta names the
+    current one: an older defaults.bin copied back (valid on its own) is not served."""
+    from configurator_fw.api import DeviceApi
+    from hostbox import HELLO, HostDevice
+
+    store, boot = new_store(tmp_path, ["sensor-1"])
+    store.set_defaults({"ntp": "old.example"})
+    old = (tmp_path / "store" / "defaults.bin").read_bytes()
+    store.set_defaults({"ntp": "new.example"})
+    current = (tmp_path / "store" / "defaults.bin").read_bytes()
+    (tmp_path / "store" / "defaults.bin").write_bytes(old)
+    lines = []
+    api = DeviceApi(reopen(store), log=lines.append)
+    s, out, _ = api.handle(HELLO, {"v": 2, "dev": "sensor-1", "cn": "00" * 16}, "s", T0)
+    assert (s, out["error"]) == (503, "unavailable")  # nothing served, old or new
+    assert any("older than the store's" in x for x in lines), lines
+    (tmp_path / "store" / "defaults.bin").write_bytes(current)  # the right one back: served
+    d = HostDevice(DeviceApi(reopen(store)), boot["sensor-1"])
+    ver, plain = d.exchange(T0)
+    assert b"new.example" in plain
+
+
+def test_an_older_validly_sealed_override_stream_put_back_is_not_served(tmp_path):
+    """A device's overrides carry their revision in their seal and the device's MACed record
+    names the current one: an older override file copied back is not served as current."""
+    from configurator_fw.api import DeviceApi
+    from hostbox import HostDevice
+
+    store, boot = new_store(tmp_path, ["sensor-1"])
+    store.set_overrides("sensor-1", {"name": "old-name"})
+    files = {p: p.read_bytes() for p in (tmp_path / "store" / "o").rglob("*") if p.is_file()}
+    store.set_overrides("sensor-1", {"name": "new-name"})
+    for p, data in files.items():
+        p.write_bytes(data)
+    from configurator_fw.store import Tampered
+
+    d = HostDevice(DeviceApi(reopen(store), log=lambda m: None), boot["sensor-1"])
+    with pytest.raises(Tampered, match="revisions of sensor-1 differ"):  # the app: a 503
+        d.hello(T0)
+        s, out, _ = d.auth(T0)
+        if s == 200:
+            s, out = d.config(T0)
+        assert not (s == 200 and b"old-name" in out.get("plain", b"")), out
