@@ -432,3 +432,27 @@ def test_the_cli_runs_from_any_directory_with_the_venvs_python(made):
                        env=dict(os.environ, CFGBOX_PASSPHRASE=PW), capture_output=True,
                        text=True)
     assert r.returncode == 0 and "box box-cli" in r.stdout, r.stderr
+
+
+def test_show_prints_the_merged_config_a_device_receives_with_secrets_masked(made, tmp_path):
+    """Defaults and a device's overrides merged, as the device gets them; its version and
+    size against the cap; secrets masked unless --reveal (issue 17 item 7)."""
+    tmp, _ = made
+    assert fleet(tmp, "enroll", "sensor-1").returncode == 0
+    (tmp / "d.json").write_text(json.dumps({
+        "mqtt": {"host": "m.example.net", "password": "mqtt-secret-1"}, "ntp": "pool.ntp.org"}))
+    assert fleet(tmp, "set-config", str(tmp / "d.json")).returncode == 0
+    (tmp / "o.json").write_text(json.dumps({"mqtt": {"user": "s1"}, "name": "first"}))
+    assert fleet(tmp, "set-config", str(tmp / "o.json"), "--device", "sensor-1").returncode == 0
+    r = fleet(tmp, "show", "sensor-1")
+    assert r.returncode == 0, r.stderr
+    head, _, body = r.stdout.partition("\n")
+    assert "sensor-1 (enrolled) receives version" in head and "(cap 16384)" in head, head
+    shown = json.loads(body)
+    assert shown == {"mqtt": {"host": "m.example.net", "password": "********", "user": "s1"},
+                     "name": "first", "ntp": "pool.ntp.org"}
+    assert "mqtt-secret-1" not in r.stdout
+    r = fleet(tmp, "show", "sensor-1", "--reveal")
+    assert json.loads(r.stdout.partition("\n")[2])["mqtt"]["password"] == "mqtt-secret-1"
+    r = fleet(tmp, "show", "sensor-9")
+    assert r.returncode == 2 and "no device sensor-9" in r.stderr

@@ -227,6 +227,24 @@ def cmd_revoke(a):
           "running)" % a.device)
 
 
+def cmd_show(a):
+    """What ``a.device`` receives: its defaults and overrides merged, the version, the size
+    against the caps, secrets masked unless --reveal."""
+    from configurator_fw.admin_web import mask
+    from configurator_fw.store import _sizes
+
+    f = Fleet(a.file)
+    rec = f.store.device(a.device)
+    if rec is None:
+        raise CliError("no device %s in %s" % (a.device, a.file))
+    ver, raw = f.store.config(a.device)
+    cfg = json.loads(raw)
+    n, size = _sizes(cfg, 0)
+    print("%s (%s) receives version %d: %d bytes of JSON (cap %d), %d as records (cap %d)"
+          % (a.device, rec["state"], ver, n, protocol.MAX_CONFIG, size, protocol.MAX_RECORDS))
+    print(json.dumps(cfg if a.reveal else mask(cfg), indent=2, sort_keys=True))
+
+
 def cmd_list(a):
     f = Fleet(a.file)
     m = f.store.meta
@@ -609,6 +627,9 @@ def main(argv=None):
         s.add_argument("device", nargs="+" if name == "enroll" else None,
                        help="device ids (several for enroll)" if name == "enroll" else None)
     sub.add_parser("list", help="the box and its devices")
+    s = sub.add_parser("show", help="the config a device receives (merged, secrets masked)")
+    s.add_argument("device")
+    s.add_argument("--reveal", action="store_true", help="show the secrets too")
     s = sub.add_parser("set-config", help="set the defaults (or a device's overrides) from JSON")
     s.add_argument("json", help="a JSON file, or - for stdin")
     s.add_argument("--device")
@@ -654,7 +675,7 @@ def main(argv=None):
             s.add_argument("--force", action="store_true", help="even from another box")
     a = p.parse_args(argv)
     fn = {"init": cmd_init, "enroll": cmd_enroll, "revoke": cmd_revoke, "list": cmd_list,
-          "qr": cmd_qr, "set-config": cmd_defaults, "flash-box": cmd_flash_box,
+          "qr": cmd_qr, "show": cmd_show, "set-config": cmd_defaults, "flash-box": cmd_flash_box,
           "flash-client": cmd_flash_client, "pull": cmd_pull, "nvs-image": cmd_nvs_image,
           "broker": cmd_broker}[a.cmd]
     try:
