@@ -140,6 +140,7 @@ HELLO_BODY = b'{"v": 2, "dev": "sensor-1", "cn": "' + b"ab" * 16 + b'"}'
 
 @pytest.mark.parametrize("name,data,status", [
     ("1 MB header line", b"POST /api/v2/hello HTTP/1.1\r\nX-Big: " + b"a" * (1 << 20), 413),
+    ("a 4 KB header line", b"POST /api/v2/hello HTTP/1.1\r\nX-Big: " + b"a" * 4096, 413),
     ("100 headers of 100 B", b"POST /api/v2/hello HTTP/1.1\r\n"
      + b"".join(b"X-H%03d: %s\r\n" % (i, b"b" * 90) for i in range(100)) + b"\r\n", 413),
     ("a 600 B request line", b"POST /" + b"c" * 600 + b" HTTP/1.1\r\n\r\n", 413),
@@ -434,3 +435,44 @@ def test_a_request_dropped_unread_is_sent_again_within_the_same_attempt(tmp_path
         assert f.check("sensor-1", attempts=1) == ("ok", {"name": "dropped"})
     finally:
         f.stop_box()
+
+
+def _hello_with(headers=b"", length=None, body=HELLO_BODY):
+    n = len(body) if length is None else length
+    return (b"POST /api/v2/hello HTTP/1.1\r\n" + headers
+            + b"Content-Length: %d\r\n\r\n" % n + body)
+
+
+def test_each_transport_cap_acts_on_its_own_at_its_boundary(box):
+    """Each cap tested alone, just past and just within it, so that none hides behind a larger
+    one that fires first (issue 17 item 9): the header count (20), the body's Content-Length
+    (2048), the JSON depth (4), and a stranger's login body (the small cap, not the logged-in
+    browser's 8 KB)."""
+    from configurator_fw import app as app_mod
+    from configurator_fw import server
+
+    line = len(b"X-00: b\r\n")  # 9 B each: 31 of them far below the head cap
+    short = b"".join(b"X-%02d: b\r\n" % i for i in range(40))
+    within = raw(box.port, _hello_with(short[:line * (server.MAX_HEADERS - 1)]))  # + its length
+    assert status_of(within) == 200, within[:200]
+    for n in range(server.MAX_HEADERS, 31):  # 21 to 31 header lines with Content-Length
+        answer = raw(box.port, _hello_with(short[:line * n]))
+        assert status_of(answer) == 413 and b"too many header lines" in answer, (n, answer)
+    # a Content-Length one past the cap is refused before a byte of the body is read
+    over = raw(box.port, _hello_with(length=server.MAX_BODY + 1, body=b""))
+    assert status_of(over) == 413, over[:200]
+    pad = b" " * (server.MAX_BODY - len(HELLO_BODY))
+    assert status_of(raw(box.port, _hello_with(body=HELLO_BODY[:-1] + pad + b"}"))) == 200
+    # depth: 4 levels pass the depth check (refused later for the unknown field), 5 do not
+    for depth, refused in ((app_mod.MAX_DEPTH, False), (app_mod.MAX_DEPTH + 1, True)):
+        body = HELLO_BODY[:-1] + b', "x": ' + b"[" * (depth - 1) + b"]" * (depth - 1) + b"}"
+        answer = raw(box.port, _hello_with(body=body))
+        assert status_of(answer) == 400 and (b"JSON too deep" in answer) == refused, answer
+    # a stranger's login body: the small cap, although a logged-in browser may send 8 KB
+    for n, status in ((server.MAX_BODY + 1, 413), (server.MAX_BODY, 400)):
+        body = b'{"passphrase": "' + b"p" * (n - 18) + b'"}'
+        assert len(body) == n
+        answer = raw(box.port, b"POST /admin/api/login HTTP/1.1\r\nContent-Length: %d\r\n"
+                     b"\r\n" % n + body)
+        assert status_of(answer) == status, (n, answer[:200])
+    assert _alive(box)
