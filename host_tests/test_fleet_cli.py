@@ -180,7 +180,8 @@ def test_flash_commands_dry_run_and_their_errors(made):
     r = fleet(tmp_path, "flash-box", env={"PORT": "/dev/ttyUSB7", "DRY_RUN": "1"})
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert len(lines) == 1 and "-m mpremote connect /dev/ttyUSB7 " in lines[0]  # one session
+    assert len(lines) == 2 and "-m mpremote connect /dev/ttyUSB7 " in lines[0]  # one session
+    assert "remove it when done" in lines[1]
     steps = [x.strip() for x in lines[0].split(" connect /dev/ttyUSB7 ")[1].split(" + ")]
     assert steps[0].startswith("fs cp -r") and "build/configurator/configurator_fw :" in steps[0]
     run = [x for x in steps if x.startswith("run ")]
@@ -199,8 +200,13 @@ def test_flash_commands_dry_run_and_their_errors(made):
     steps = [x.strip() for x in lines[0].split(" connect /dev/ttyUSB7 ")[1].split(" + ")]
     assert "build/client/client_fw :" in steps[0] and steps[-1] == "reset"
     run = [x for x in steps if x.startswith("run ")]
-    assert len(run) == 1 and not Path(run[0].split()[1]).exists()  # the one-shot is gone
-    assert "not shown" in lines[1]
+    # the one-shot is kept for the printed commands (issue 17 item 6): mode 600, beside the
+    # fleet file, and the last line says so
+    one_shot = Path(run[0].split()[1])
+    assert len(run) == 1 and one_shot.exists() and one_shot.stat().st_mode & 0o777 == 0o600
+    assert one_shot.parent.parent == tmp_path / "dry-run"
+    assert (tmp_path / "dry-run").stat().st_mode & 0o777 == 0o700
+    assert "holds sensor-1's secrets (mode 600)" in lines[1] and str(one_shot) in lines[1]
     fleet(tmp_path, "revoke", "sensor-1")
     r = fleet(tmp_path, "flash-client", "--port", "/dev/ttyUSB7", "--dry-run", "--device",
               "sensor-1")
@@ -334,9 +340,15 @@ def test_make_targets_pass_port_device_and_dry_run_through(made):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "connect /dev/ttyACM3 fs cp -r" in r.stdout and " + run " in r.stdout
-    assert "not shown" in r.stdout
+    assert "holds sensor-1's secrets (mode 600)" in r.stdout
     r = subprocess.run(base + ["flash-box"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert r.returncode == 0 and r.stdout.strip().endswith("reset"), r.stderr
+    assert r.returncode == 0, r.stderr
+    printed = [x for x in r.stdout.splitlines() if "mpremote" in x][-1]
+    assert printed.strip().endswith("reset"), r.stdout
+    # every file the printed commands name is still there: they can be run as printed
+    named = [w for w in printed.split() if w.startswith(str(tmp_path))]
+    assert named and all(Path(w).exists() for w in named), named
+    assert "remove it when done" in r.stdout
     r = subprocess.run(base + ["pull-box"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "connect /dev/ttyACM3 fs cp -r :store " in r.stdout, r.stderr
     r = subprocess.run(["make", "-s", "FLEET=%s" % (tmp_path / "f.cfgbox"), "flash-box"],

@@ -454,22 +454,38 @@ def _is_frozen(a):
     return "FIRMWARE frozen" in r.stdout
 
 
+def _staging(a, name):
+    """Where a command's files go: a temporary folder removed after the run, or with
+    --dry-run a folder kept beside the fleet file (dry-run/NAME, mode 700), so that the
+    printed commands can be run as they are."""
+    if not a.dry_run:
+        return Path(tempfile.mkdtemp(prefix="cfgbox-%s-" % name)), True
+    root = Path(a.file).resolve().parent / "dry-run"
+    root.mkdir(exist_ok=True)
+    root.chmod(0o700)
+    d = root / name
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir()
+    return d, False
+
+
 def cmd_flash_box(a):
     _check_port(a)
     bundle = _bundle("configurator")
     pre = _firmware(a)
-    tmp = tempfile.TemporaryDirectory(prefix="cfgbox-store-")
-    unpack(a.file, tmp.name)  # the sealed store as it is: no passphrase needed to copy it
-    if not (Path(tmp.name) / "store" / "box.json").exists():
-        raise CliError("%s is corrupt: it holds no box" % a.file)
-    wipe = Path(tmp.name + "-wipe.py")
-    wipe.write_text(_WIPE)
+    stage, temporary = _staging(a, "flash-box")
+    store_dir = stage / "store"
+    unpack(a.file, store_dir)  # the sealed store as it is: no passphrase needed to copy it
     try:
+        if not (store_dir / "store" / "box.json").exists():
+            raise CliError("%s is corrupt: it holds no box" % a.file)
+        wipe = stage / "wipe.py"
+        wipe.write_text(_WIPE)
         if pre and not a.dry_run:
             _run_all(pre, [], False)
             pre = []
         if _is_frozen(a):
-            top = Path(tmp.name + "-top")
+            top = stage / "top"
             top.mkdir()
             for f in bundle.glob("*.py"):  # main.py (boot.py): the rest is in the firmware
                 (top / f.name).write_bytes(f.read_bytes())
@@ -477,13 +493,15 @@ def cmd_flash_box(a):
         else:
             cmds = _copy_cmds(a.port, bundle)
         cmds += [_mpremote(a.port, "run", str(wipe))]
-        cmds += _copy_cmds(a.port, tmp.name) + [_mpremote(a.port, "reset")]
+        cmds += _copy_cmds(a.port, store_dir) + [_mpremote(a.port, "reset")]
         _run_all(pre, cmds, a.dry_run)
     finally:
-        wipe.unlink()
-        shutil.rmtree(tmp.name + "-top", ignore_errors=True)
-        tmp.cleanup()
-    if not a.dry_run:
+        if temporary:
+            shutil.rmtree(stage, ignore_errors=True)
+    if a.dry_run:
+        print("# the files these commands copy are in %s (the sealed store: no secret in "
+              "clear); remove it when done" % stage)
+    else:
         print("box flashed: it starts sealed; join its -locked AP and unlock on /admin")
 
 
@@ -564,20 +582,22 @@ def cmd_flash_client(a):
             print("# %s holds %s's secrets (mode 600): remove it once the board is flashed"
                   % (img, a.device))
         return
-    # the secrets go through a file only this user can read, removed at once: never argv
-    fd, script = tempfile.mkstemp(prefix="cfgbox-boot-", suffix=".py")
+    # the secrets go through a file only this user can read, removed at once: never argv.
+    # With --dry-run it is kept (mode 600) so that the printed commands can be run
+    stage, temporary = _staging(a, "flash-client-" + a.device)
+    script = stage / "bootstrap.py"
     try:
-        with os.fdopen(fd, "w") as out:
-            out.write(_ONESHOT.format(dev=a.device, boot=boot))
+        _write_private(str(script), _ONESHOT.format(dev=a.device, boot=boot).encode())
         cmds = _copy_cmds(a.port, bundle) + (_copy_cmds(a.port, app) if app else [])
-        cmds.append(_mpremote(a.port, "run", script))
+        cmds.append(_mpremote(a.port, "run", str(script)))
         cmds.append(_mpremote(a.port, "reset"))
         _run_all(pre, cmds, a.dry_run)
         if a.dry_run:
-            print("# %s: the one-shot script (mode 600, removed after the run) holds %s's "
-                  "secrets; not shown" % (script, a.device))
+            print("# %s holds %s's secrets (mode 600): remove it once the board is flashed"
+                  % (script, a.device))
     finally:
-        os.remove(script)
+        if temporary:
+            shutil.rmtree(stage, ignore_errors=True)
 
 
 def cmd_nvs_image(a):
