@@ -345,8 +345,22 @@ class Admin:
         self.box.audit.add("revoked", dev)
         return _answer(200, {"dev": dev, "state": "revoked"})
 
-    def get_config(self, dev):
+    def get_config(self, dev, merged=False):
         store = self.box.store
+        if merged:  # what the device receives: defaults and its overrides merged
+            if not dev or store.device(dev) is None:
+                return _error(404, "no device %s" % dev)
+            try:
+                ver, raw = store.config(dev)
+                obj = json.loads(raw)
+                n = len(raw)
+                del raw
+            except MemoryError:
+                gc.collect()
+                return _error(503, "too large to merge here: `fleet show %s` shows it" % dev,
+                              {"Retry-After": "5"})
+            return _answer(200, {"dev": dev, "config": mask(obj), "rev": ver, "merged": True,
+                                 "size": n, "cap": protocol.MAX_CONFIG})
         if dev:
             if store.device(dev) is None:
                 return _error(404, "no device %s" % dev)
@@ -463,7 +477,8 @@ def add_routes(app, box, parse, log=print):
             ("lock", lambda r, b: adm.lock(r), True),
             ("fleet", lambda r, b: adm.fleet(r.args), False),
             ("audit", lambda r, b: _answer(200, {"entries": box.audit.newest()}), False),
-            ("config", lambda r, b: adm.get_config(r.args.get("dev")), False),
+            ("config", lambda r, b: adm.get_config(r.args.get("dev"),
+                                                    r.args.get("merged") == "1"), False),
             ("generate", lambda r, b: _answer(200, {"passphrase": passphrase.generate(
                 os.urandom)}), False),
             ("enroll", lambda r, b: adm.enroll(dev_of(b)), True),

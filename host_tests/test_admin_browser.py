@@ -129,6 +129,16 @@ def test_operator_session_unlock_enrol_config_provision_revoke(page):
     f.boots["sensor-2"] = boot
     status, cfg = f.check("sensor-2")
     assert status == "ok" and cfg == dict(CFG, name="edited in the browser")
+    # what sensor-2 receives, merged and masked, with its size against the cap
+    target = b.find_element(By.ID, "cfg-target")
+    target.clear()
+    target.send_keys("sensor-2")
+    b.find_element(By.ID, "cfg-merged").click()
+    wait(b, lambda d: "sensor-2 receives version" in text(d, "cfg-msg"))
+    merged = json.loads(b.find_element(By.ID, "cfg-merged-text").get_attribute("textContent"))
+    assert merged["name"] == "edited in the browser" and merged["mqtt"]["password"] == "********"
+    assert "of 16384 bytes" in text(b, "cfg-msg")
+    target.clear()
     wait(b, lambda d: row_state(d, "sensor-2") == "provisioned")
     row = wait(b, lambda d: d.execute_script(
         "const r = document.querySelector(\"#devices tr[data-dev='sensor-2']\");"

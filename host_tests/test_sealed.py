@@ -396,3 +396,29 @@ def test_rekey_and_overrides_through_the_admin_api(sealed):
     assert adm.post("overrides", {"dev": "nobody", "config": {}})[0] == 404
     events = [e["event"] for e in adm.get("audit")[1]["entries"]]
     assert "re-keyed" in events and events.count("config-changed") == 2
+
+
+def test_the_page_api_shows_what_a_device_receives_merged_and_masked(sealed):
+    """GET /admin/api/config?dev=D&merged=1: the defaults and D's overrides merged, as the
+    device receives them (issue 17 item 7), secrets masked, with its version and its size
+    against the 16 KB cap; the stored parts alone stay available as before."""
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    s, out, _ = adm.post("overrides", {"dev": "sensor-1", "config": {
+        "name": "first", "api_keys": {"influx": "tok-123"}}})
+    assert s == 200, out
+    s, out, _ = adm.request("GET", "/admin/api/config?dev=sensor-1&merged=1")
+    assert s == 200 and out["merged"] is True and out["cap"] == 16384, out
+    from configurator_fw.store import merge
+
+    want = merge(CFG, {"name": "first", "api_keys": {"influx": "tok-123"}})  # RFC 7386
+    assert out["size"] == len(json.dumps(want)), out  # the bytes the device gets, as JSON
+    assert out["config"]["name"] == "first"
+    assert out["config"]["api_keys"] == {k: "********" for k in want["api_keys"]}
+    assert out["config"]["wifi"][0]["password"] == "********"
+    assert "tok-123" not in json.dumps(out) and "wifi secret" not in json.dumps(out)
+    s, parts, _ = adm.request("GET", "/admin/api/config?dev=sensor-1")  # the overrides alone
+    assert s == 200 and "wifi" not in parts["config"] and "merged" not in parts
+    s, _, _ = adm.request("GET", "/admin/api/config?dev=sensor-9&merged=1")
+    assert s == 404

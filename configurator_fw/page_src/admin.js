@@ -210,6 +210,18 @@ async function loadConfig() {
       ". Secrets show as ******** and keep their value unless you type a new one.");
 }
 
+async function showMerged() {
+  const dev = $("cfg-target").value;
+  if (!dev) { say("cfg-msg", "Name a device: what it receives is the defaults and its overrides merged.", true); return; }
+  const r = await api("config?dev=" + encodeURIComponent(dev) + "&merged=1");
+  if (r.status !== 200) { say("cfg-msg", r.data.error, true); return; }
+  const pre = $("cfg-merged-text");
+  pre.textContent = JSON.stringify(r.data.config, null, 2);
+  pre.hidden = false;
+  say("cfg-msg", dev + " receives version " + r.data.rev + ": " + r.data.size + " of " +
+      r.data.cap + " bytes (defaults and its overrides merged; secrets show as ********).");
+}
+
 async function saveConfig() {
   const dev = $("cfg-target").value;
   let obj;
@@ -505,6 +517,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("f-prev").addEventListener("click", () => { fleetPage = Math.max(0, fleetPage - 1); refresh(); });
   $("f-next").addEventListener("click", () => { fleetPage += 1; refresh(); });
   $("cfg-save").addEventListener("click", saveConfig);
+  $("cfg-merged").addEventListener("click", showMerged);
   $("clock-btn").addEventListener("click", setClock);
   $("pass-btn").addEventListener("click", changePass);
   $("gen-btn").addEventListener("click", generate);
