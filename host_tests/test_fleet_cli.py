@@ -468,3 +468,46 @@ def test_show_prints_the_merged_config_a_device_receives_with_secrets_masked(mad
     assert json.loads(r.stdout.partition("\n")[2])["mqtt"]["password"] == "mqtt-secret-1"
     r = fleet(tmp, "show", "sensor-9")
     assert r.returncode == 2 and "no device sensor-9" in r.stderr
+
+
+def test_diff_says_how_a_box_store_and_the_fleet_file_drifted_apart(made, tmp_path):
+    """issue 17 item 7: the box's store (here a copy as `fleet pull` takes it) against the
+    fleet file: a device enrolled on the page, one revoked there, new defaults, other
+    overrides; and "agree" when they do."""
+    import shutil
+
+    tmp, _ = made
+    for dev in ("sensor-1", "sensor-2"):
+        assert fleet(tmp, "enroll", dev).returncode == 0
+    box = tmp / "box"
+    box.mkdir()
+    shutil.copy(tmp / "f.cfgbox", box / "f.cfgbox")
+    sys.path.insert(0, str(ROOT))
+    from tools import fleet as cli
+
+    def unpacked(src, dest):
+        cli.unpack(src, dest)
+        return dest
+
+    same = unpacked(tmp / "f.cfgbox", tmp / "same")
+    r = fleet(tmp, "diff", "--from", str(same))
+    assert r.returncode == 0 and "agree" in r.stdout, r.stdout + r.stderr
+    # what the box did meanwhile (on its admin page), played on a copy of the store
+    (tmp / "d.json").write_text(json.dumps({"ntp": "pool.ntp.org"}))
+    (tmp / "o.json").write_text(json.dumps({"name": "two"}))
+    for args in (("enroll", "sensor-3"), ("revoke", "sensor-1"),
+                 ("set-config", str(tmp / "d.json")),
+                 ("set-config", str(tmp / "o.json"), "--device", "sensor-2")):
+        r = subprocess.run([sys.executable, "-m", "tools.fleet", "--file", str(box / "f.cfgbox"),
+                            *args], cwd=ROOT, env=dict(os.environ, CFGBOX_PASSPHRASE=PW),
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    pulled = unpacked(box / "f.cfgbox", tmp / "pulled")
+    r = fleet(tmp, "diff", "--from", str(pulled))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "sensor-3: only on the box (enrolled)" in lines
+    assert "sensor-1: revoked on the box" in lines
+    assert "sensor-2: overrides differ" in lines
+    assert any(x.startswith("defaults: file at revision") for x in lines), lines
+    assert lines[-1].startswith("4 differences")

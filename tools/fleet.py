@@ -537,6 +537,61 @@ def adopt(pulled, path, force=False):
         meta["box"], n, rev, path, " (the file it replaces: %s)" % bak if bak else ""))
 
 
+def _summary(store):
+    """What the operator compares: each device's state and version, its overrides, the
+    defaults' revision and content."""
+    devs = {dev: (rec["state"], store.version(dev, rec), store.overrides(dev) if
+                  rec["state"] not in ("revoked", "tampered") else None)
+            for dev, rec in store.devices(False)}
+    return {"rev": store.verified_defaults_rev(), "defaults": store.defaults(), "devices": devs}
+
+
+def diff_stores(mine, theirs):
+    """Lines saying how store ``theirs`` (a box's) differs from ``mine`` (the fleet file's)."""
+    a, b = _summary(mine), _summary(theirs)
+    out = []
+    if a["defaults"] != b["defaults"] or a["rev"] != b["rev"]:
+        out.append("defaults: file at revision %d, box at %d%s" % (
+            a["rev"], b["rev"], "" if a["defaults"] != b["defaults"] else " (same content)"))
+    for dev in sorted(set(a["devices"]) | set(b["devices"])):
+        x, y = a["devices"].get(dev), b["devices"].get(dev)
+        if x is None:
+            out.append("%s: only on the box (%s)" % (dev, y[0]))
+        elif y is None:
+            out.append("%s: only in the file (%s)" % (dev, x[0]))
+        else:
+            if (x[0] == "revoked") != (y[0] == "revoked"):
+                out.append("%s: revoked %s" % (dev, "on the box" if y[0] == "revoked"
+                                               else "in the file"))
+            if x[2] != y[2] and "revoked" not in (x[0], y[0]):
+                out.append("%s: overrides differ" % dev)
+    return out
+
+
+def cmd_diff(a):
+    """The fleet file against a box's store: pulled from the board (--port, as pull does,
+    without taking it), or a copy already pulled (--from DIR, holding store/)."""
+    f = Fleet(a.file)
+    if a.source:
+        other = open_store(HostBoard(a.source), "the store in %s" % a.source)
+        lines = diff_stores(f.store, other)
+    else:
+        _check_port(a)
+        with tempfile.TemporaryDirectory(prefix="cfgbox-diff-") as tmp:
+            _run([_mpremote(a.port, "fs", "cp", "-r", ":store", tmp + "/"),
+                  _mpremote(a.port, "reset")], a.dry_run)
+            if a.dry_run:
+                return
+            lines = diff_stores(f.store, open_store(HostBoard(tmp), "the board's store"))
+    if not lines:
+        print("the box's store and %s agree" % a.file)
+        return
+    for line in lines:
+        print(line)
+    print("%d difference%s: `fleet pull` takes the box's store into the file; `make flash-box` "
+          "puts the file's on the box" % (len(lines), "" if len(lines) == 1 else "s"))
+
+
 def cmd_pull(a):
     _check_port(a)
     with tempfile.TemporaryDirectory(prefix="cfgbox-pull-") as tmp:
@@ -671,6 +726,10 @@ def main(argv=None):
     s.add_argument("--out", default="nvs-images", help="where the images go (mode 700)")
     s.add_argument("--encrypt", action="store_true",
                    help="NVS encryption (boards with flash encryption and an nvs_keys partition)")
+    s = sub.add_parser("diff", help="the fleet file against a box's store (--port or --from)")
+    s.add_argument("--port", default=os.environ.get("PORT", ""))
+    s.add_argument("--from", dest="source", help="a store already pulled (a folder with store/)")
+    s.add_argument("--dry-run", action="store_true", default=bool(os.environ.get("DRY_RUN")))
     for name in ("flash-box", "flash-client", "pull"):
         s = sub.add_parser(name, help="the box's store back into the fleet file, with mpremote"
                            if name == "pull" else "copy to a board with mpremote")
@@ -696,7 +755,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     fn = {"init": cmd_init, "enroll": cmd_enroll, "revoke": cmd_revoke, "list": cmd_list,
           "qr": cmd_qr, "show": cmd_show, "set-config": cmd_defaults, "flash-box": cmd_flash_box,
-          "flash-client": cmd_flash_client, "pull": cmd_pull, "nvs-image": cmd_nvs_image,
+          "flash-client": cmd_flash_client, "pull": cmd_pull, "diff": cmd_diff,
+          "nvs-image": cmd_nvs_image,
           "broker": cmd_broker}[a.cmd]
     try:
         fn(a)
