@@ -63,7 +63,7 @@ def merge(target, patch):
     return out
 
 
-def _sizes(obj, depth, path_len=0):
+def json_sizes(obj, depth, path_len=0):
     """(bytes of json.dumps(obj), bytes of its records) without encoding it whole."""
     if not isinstance(obj, dict):
         n = len(json.dumps(obj))
@@ -78,7 +78,7 @@ def _sizes(obj, depth, path_len=0):
         plen = path_len + len(k.encode()) + (1 if depth else 0)
         if plen > records.MAX_PATH:
             raise records.RecordError("path too long at %r" % k)
-        vn, vsize = _sizes(v, depth + 1, plen)
+        vn, vsize = json_sizes(v, depth + 1, plen)
         n += len(json.dumps(k)) + 2 + vn
         size += 5 + plen + vsize  # an object's record has no value: its members follow
     return n, size
@@ -612,7 +612,7 @@ class Store:
         cfg = merge(defaults, overrides)
         try:
             config.check(cfg)
-            n, size = _sizes(cfg, 0)
+            n, size = json_sizes(cfg, 0)
         except (config.ConfigError, records.RecordError) as e:
             raise StoreError("config of %s: %s" % (dev, e)) from None
         if n > protocol.MAX_CONFIG:

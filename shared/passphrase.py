@@ -77,7 +77,8 @@ def _run(low, i):
 
 
 def _piece(text, low, plain, i):
-    """(length, bits) of the cheapest pattern starting at ``i``, or None."""
+    """(length, bits) of the pattern starting at ``i`` that covers the most characters (the
+    cheapest of equally long ones), or None."""
     found = []
     for w in _WORDS:
         if plain.startswith(w, i):
@@ -85,14 +86,14 @@ def _piece(text, low, plain, i):
     n = _run(low, i)
     if n:
         found.append((n, _RUN_BITS))
-    if text[i:i + 2] in ("19", "20") and text[i + 2:i + 4].isdigit() and len(text) >= i + 4:
+    if len(text) >= i + 4 and text[i:i + 2] in ("19", "20") and text[i + 2:i + 4].isdigit():
         found.append((4, _YEAR_BITS))
-    n = 0
-    for m in range(len(text) - i, 2, -1):  # the longest piece (3 or more) seen before i
-        if low[i:i + m] in low[:i]:
-            n = m
-            break
-    if n:
+    # the longest piece (3 or more) seen before i: a piece seen implies its own start was, so
+    # it grows one character at a time until it is new
+    n = 2
+    while i + n < len(text) and low[i:i + n + 1] in low[:i]:
+        n += 1
+    if n >= 3:
         found.append((n, _REPEAT_BITS))
     # the longest piece wins; among equally long ones, the cheapest
     return max(found, key=lambda f: (f[0], -f[1])) if found else None

@@ -231,7 +231,7 @@ def cmd_show(a):
     """What ``a.device`` receives: its defaults and overrides merged, the version, the size
     against the caps, secrets masked unless --reveal."""
     from configurator_fw.admin_web import mask
-    from configurator_fw.store import _sizes
+    from configurator_fw.store import json_sizes
 
     f = Fleet(a.file)
     rec = f.store.device(a.device)
@@ -239,7 +239,7 @@ def cmd_show(a):
         raise CliError("no device %s in %s" % (a.device, a.file))
     ver, raw = f.store.config(a.device)
     cfg = json.loads(raw)
-    n, size = _sizes(cfg, 0)
+    n, size = json_sizes(cfg, 0)
     print("%s (%s) receives version %d: %d bytes of JSON (cap %d), %d as records (cap %d)"
           % (a.device, rec["state"], ver, n, protocol.MAX_CONFIG, size, protocol.MAX_RECORDS))
     print(json.dumps(cfg if a.reveal else mask(cfg), indent=2, sort_keys=True))
@@ -538,9 +538,9 @@ def adopt(pulled, path, force=False):
 
 
 def _summary(store):
-    """What the operator compares: each device's state and version, its overrides, the
-    defaults' revision and content."""
-    devs = {dev: (rec["state"], store.version(dev, rec), store.overrides(dev) if
+    """What the operator compares: each device's state and overrides, the defaults' revision
+    and content."""
+    devs = {dev: (rec["state"], store.overrides(dev) if
                   rec["state"] not in ("revoked", "tampered") else None)
             for dev, rec in store.devices(False)}
     return {"rev": store.verified_defaults_rev(), "defaults": store.defaults(), "devices": devs}
@@ -563,7 +563,7 @@ def diff_stores(mine, theirs):
             if (x[0] == "revoked") != (y[0] == "revoked"):
                 out.append("%s: revoked %s" % (dev, "on the box" if y[0] == "revoked"
                                                else "in the file"))
-            if x[2] != y[2] and "revoked" not in (x[0], y[0]):
+            if x[1] != y[1] and "revoked" not in (x[0], y[0]):
                 out.append("%s: overrides differ" % dev)
     return out
 

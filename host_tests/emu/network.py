@@ -227,7 +227,7 @@ class WLAN:
 
     @property
     def _active(self):
-        return _drv["started"] and bool(_drv["mode"] & self._bit)
+        return _up(self._bit)
 
     @property
     def _cfg(self):
@@ -426,12 +426,16 @@ class WLAN:
         _stop_station()
 
 
+def _up(bit):
+    return _drv["started"] and bool(_drv["mode"] & bit)
+
+
 def _ap_up():
-    return _drv["started"] and bool(_drv["mode"] & _MODE_AP)
+    return _up(_MODE_AP)
 
 
 def _sta_up():
-    return _drv["started"] and bool(_drv["mode"] & _MODE_STA)
+    return _up(_MODE_STA)
 
 
 def _stop_station():
