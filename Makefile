@@ -43,7 +43,7 @@ CLI_TOP    := $(patsubst client_fw/%,$(BUILD)/client/%,$(wildcard client_fw/boot
 
 .SECONDARY:
 .PHONY: all setup multilib browser mosquitto venv micropython micropython-fw build test check bench clean \
-        demo flash-box flash-client pull-box firmware
+        demo flash-box flash-client pull-box firmware hardening
 all: build
 
 setup: multilib browser mosquitto venv micropython
@@ -173,6 +173,13 @@ test: setup build micropython-fw
 # Board-true figures against their targets (issue 7); writes build/bench.json.
 bench: setup build micropython-fw
 	$(Q)$(PY) host_tests/bench.py
+
+# The attackers' tools at their full count, with figures: schemathesis over docs/openapi.yaml
+# (every check, 300 examples per operation, sealed and logged in), then the hostile network's
+# (1,000 idle connections and 10,000 malformed requests while a device provisions, DK-only
+# guessing). Fails if schemathesis finds anything or the box prints a traceback.
+hardening: setup build micropython-fw
+	$(Q)cd host_tests && ../$(PY) schemafuzz.py $(or $(EXAMPLES),300)
 
 check: setup
 	$(Q)$(VENV)/bin/ruff check .

@@ -12,10 +12,12 @@ import json
 import os
 
 from configurator_fw import lockout, sessions, vault
+from configurator_fw.app import TooMany
 from configurator_fw.store import StoreError, Tampered, valid_id
+from configurator_fw.store_devices import Refused
 from configurator_fw.store_devices import (F_BEHIND, F_FAILED, F_NEVER, F_STATE, F_TAMPERED,
                                            STATES)
-from configurator_fw.timekeeper import ClockError, FarAhead
+from configurator_fw.timekeeper import EARLIEST, LATEST, Behind, ClockError, FarAhead
 from shared import base32, config, otpauth, passphrase, protocol
 
 COOKIE = sessions.COOKIE
@@ -24,6 +26,10 @@ _SECRET_KEYS = ("password", "psk", "key", "secret", "token")
 _SLICE = 250  # PBKDF2 iterations between two turns of the event loop
 MAX_DEPTH = 24  # JSON nesting of an admin request (a config nests up to 16)
 ADMIN_BODY = 8192  # bytes of an admin request body, for a logged-in browser (server.py)
+# JSON values (members and items) in an admin request body: parsed, 8 KB of small values
+# would take more heap than the box has beside its fleet (a 413, as a cap of the transport)
+MAX_VALUES = 256
+_LARGE = ("/admin/api/defaults", "/admin/api/overrides")  # the routes that take ADMIN_BODY
 # wrong passphrases the box takes in all: 10 at once, then one per 6 minutes (240 a day)
 GUESS_BURST = 10
 GUESS_EVERY = 360
@@ -31,11 +37,122 @@ _JSON = {"Content-Type": "application/json", "Cache-Control": "no-store",
          "X-Content-Type-Options": "nosniff"}
 
 
+# Each POST's body as docs/openapi.yaml gives it: its required fields and its optional ones, each
+# of a kind. A field of another kind, a missing one or any other field is a 400 before anything
+# is done (a request that fits its schema is never a 400: the box's own rules answer 404, 409 or
+# 422, docs/OPERATOR.md).
+_TEXT, _TIME, _BOOL, _OBJ, _DEV = "text", "time", "bool", "obj", "dev"
+_BODIES = {
+    "login": ({"passphrase": _TEXT}, {"time": _TIME, "confirm_time": _BOOL}),
+    "logout": ({}, {}), "lock": ({}, {}),
+    "enroll": ({"dev": _DEV}, {}), "rekey": ({"dev": _DEV}, {}), "revoke": ({"dev": _DEV}, {}),
+    "defaults": ({"config": _OBJ}, {}),
+    "overrides": ({"dev": _DEV, "config": _OBJ}, {}),
+    "passphrase": ({"old": _TEXT, "new": _TEXT}, {}),
+    "auto-unseal": ({"on": _BOOL}, {}),
+    "clock": ({"time": _TIME}, {"confirm_time": _BOOL}),
+}
+
+
+def _fits(kind, v):
+    if kind == _TEXT:
+        return isinstance(v, str) and 0 < len(v) <= passphrase.MAX_LEN
+    if kind == _TIME:
+        return protocol.wire_int(v, EARLIEST, LATEST) is not None
+    if kind == _BOOL:
+        return isinstance(v, bool)
+    if kind == _OBJ:
+        return isinstance(v, dict)
+    return valid_id(v)
+
+
+_KINDS = {_TEXT: "a text of 1 to %d characters" % passphrase.MAX_LEN,
+          _TIME: "Unix seconds, %d to %d" % (EARLIEST, LATEST), _BOOL: "true or false",
+          _OBJ: "a JSON object", _DEV: "1 to 32 of A-Z a-z 0-9 - _"}
+
+
+def check_body(name, body):
+    """ValueError (a 400's message) unless ``body`` has exactly the fields of request ``name``,
+    each of its kind."""
+    need, may = _BODIES[name]
+    for k in body:
+        if k not in need and k not in may:
+            raise ValueError("%s: not a field of this request" % json.dumps(k[:32]))
+    for k in need:
+        if k not in body:
+            raise ValueError("%s: missing" % k)
+    for k, v in body.items():
+        kind = need.get(k) or may[k]
+        if not _fits(kind, v):
+            raise ValueError("%s: %s" % (k, _KINDS[kind]))
+
+
+def audit_answer(log):
+    """The audit log's answer, an entry at a time (40 entries of up to 120 characters would be
+    one block of several KB)."""
+    yield '{"entries":['
+    for i, e in enumerate(log.newest()):
+        yield ("," if i else "") + json.dumps(e)
+    yield "]}"
+
+
+def check_query(name, args):
+    """ValueError (a 400's message) unless the GET's query fits docs/openapi.yaml (the
+    overview's own are checked by _Query)."""
+    if name == "config":
+        dev = args.get("dev")
+        if dev is not None and not valid_id(dev):
+            raise ValueError("dev: " + _KINDS[_DEV])
+        if args.get("merged") not in (None, "1"):
+            raise ValueError("merged: 1 or absent")
+
+
 def _answer(status, obj, extra=None):
     h = dict(_JSON)
     if extra:
         h.update(extra)
     return json.dumps(obj), status, h
+
+
+def json_pieces(obj, out=None):
+    """``obj`` as JSON text, in pieces of a few hundred bytes (an answer streamed as it is
+    made: a config of 8 KB would be one block of 8 KB, then another for its bytes)."""
+    top = out is None
+    out = [] if top else out
+    if isinstance(obj, dict):
+        out.append("{")
+        for i, (k, v) in enumerate(obj.items()):
+            out.append((", " if i else "") + json.dumps(k) + ": ")
+            yield from json_pieces(v, out)
+        out.append("}")
+    elif isinstance(obj, list):
+        out.append("[")
+        for i, v in enumerate(obj):
+            if i:
+                out.append(", ")
+            yield from json_pieces(v, out)
+        out.append("]")
+    else:
+        out.append(json.dumps(obj))
+    if sum(len(p) for p in out) >= 256 or (top and out):
+        piece = "".join(out)
+        out.clear()
+        yield piece
+
+
+def primed(gen):
+    """``gen`` with its first piece made now: whatever fails before it (a file, memory) fails
+    in the route, which answers it, not after the answer's head has gone out."""
+    first = next(gen)
+
+    def chain():
+        yield first
+        yield from gen
+    return chain()
+
+
+def _streamed(status, obj):
+    return primed(json_pieces(obj)), status, _JSON
 
 
 def _error(status, msg, extra=None):
@@ -55,20 +172,20 @@ class _Query:
     PER = 100
 
     def __init__(self, args):
-        def num(name, default, hi):
+        def num(name, default, lo, hi):
             v = args.get(name)
-            if v is None or v == "":
+            if v is None:
                 return default
-            if not (isinstance(v, str) and v.isdigit() and len(v) <= 6 and int(v) <= hi):
-                raise ValueError("%s: a number from 0 to %d" % (name, hi))
+            if not (isinstance(v, str) and v.isdigit() and len(v) <= 6 and lo <= int(v) <= hi):
+                raise ValueError("%s: a number from %d to %d" % (name, lo, hi))
             return int(v)
 
-        self.page = num("page", 0, 100000)
-        self.per = max(1, num("per", 50, self.PER))
-        self.state = args.get("state") or "all"
+        self.page = num("page", 0, 0, 100000)
+        self.per = num("per", 50, 1, self.PER)
+        self.state = args.get("state", "all")
         if self.state not in self.FILTERS:
             raise ValueError("state: one of " + ", ".join(self.FILTERS))
-        self.sort = args.get("sort") or "slot"
+        self.sort = args.get("sort", "slot")
         if self.sort not in self.SORTS:
             raise ValueError("sort: one of " + ", ".join(self.SORTS))
         self.q = args.get("q") or ""
@@ -108,7 +225,7 @@ def unmask(new, old, where="config"):
     object); a MASK with nothing to keep is an error naming the key."""
     if new == MASK:
         if not isinstance(old, str):
-            raise StoreError("%s: %s keeps a secret that is not set; type the value" %
+            raise Refused("%s: %s keeps a secret that is not set; type the value" %
                              (where, MASK))
         return old
     if isinstance(new, dict):
@@ -122,7 +239,11 @@ def unmask(new, old, where="config"):
 
 
 class Admin:
-    body_cap = ADMIN_BODY
+    @staticmethod
+    def body_cap(target):
+        """The body cap of a logged-in request to ``target``: a config edit's, ADMIN_BODY; any
+        other admin request's body is small (None: the transport's own, 2048)."""
+        return ADMIN_BODY if target.split("?")[0] in _LARGE else None
 
     def __init__(self, box, log=print):
         self.box = box
@@ -173,12 +294,8 @@ class Admin:
                           % wait, {"Retry-After": str(wait)})
         if not sessions.same_origin(request.headers):
             return _error(403, "cross-site login refused")
-        pw = body.get("passphrase")
+        pw = body["passphrase"]
         t = body.get("time")
-        if not isinstance(pw, str) or not 0 < len(pw) <= passphrase.MAX_LEN:
-            return _error(400, "passphrase: a text of 1 to %d characters" % passphrase.MAX_LEN)
-        if t is not None and protocol.wire_int(t, 0, protocol.T_MAX) is None:
-            return _error(400, "time: Unix seconds")
         if self.busy:
             return _error(503, "another login is running", {"Retry-After": "10"})
         self.busy = True
@@ -199,11 +316,11 @@ class Admin:
         self.fails.ok(station)
         if self.box.sealed:
             try:
-                self.box.unseal(key, protocol.wire_int(t, 0, protocol.T_MAX),
+                self.box.unseal(key, protocol.wire_int(t, EARLIEST, LATEST),
                                 body.get("confirm_time") is True)
             except Tampered as e:
                 return _error(503, "the store fails its MAC: %s" % e)
-            except FarAhead as e:
+            except (FarAhead, Behind) as e:
                 return _error(409, "time: %s" % e)
             except ClockError as e:
                 return _error(400, "time: %s" % e)
@@ -247,7 +364,7 @@ class Admin:
             q = _Query(args)
         except ValueError as e:
             return _error(400, str(e))
-        return self._fleet(q), 200, _JSON
+        return primed(self._fleet(q)), 200, _JSON
 
     def _locked(self, now):
         """{slot: seconds} of enrolled devices locked out now (the lockout table: 64 at most)."""
@@ -324,8 +441,6 @@ class Admin:
             gc.mem_alloc(), low)
 
     def enroll(self, dev, rekey=False):
-        if not valid_id(dev):
-            return _error(400, "dev: 1 to 32 of A-Z a-z 0-9 - _")
         store = self.box.store
         b = store.rekey(dev) if rekey else store.enroll(dev)
         self.box.api.enrolled(dev)
@@ -359,21 +474,19 @@ class Admin:
                 gc.collect()
                 return _error(503, "too large to merge here: `fleet show %s` shows it" % dev,
                               {"Retry-After": "5"})
-            return _answer(200, {"dev": dev, "config": mask(obj), "rev": ver, "merged": True,
-                                 "size": n, "cap": protocol.MAX_CONFIG})
+            return _streamed(200, {"dev": dev, "config": mask(obj), "rev": ver, "merged": True,
+                                   "size": n, "cap": protocol.MAX_CONFIG})
         if dev:
             if store.device(dev) is None:
                 return _error(404, "no device %s" % dev)
             obj = store.overrides(dev)
         else:
             obj = store.defaults()
-        return _answer(200, {"dev": dev, "config": mask(obj),
-                             "rev": store.version(dev) if dev else store.verified_defaults_rev()})
+        return _streamed(200, {"dev": dev, "config": mask(obj), "rev": store.version(dev) if dev
+                               else store.verified_defaults_rev()})
 
     def set_config(self, dev, obj):
         store = self.box.store
-        if not isinstance(obj, dict):
-            return _error(400, "config: expected a JSON object")
         try:
             if dev:
                 if store.device(dev) is None:
@@ -385,21 +498,23 @@ class Admin:
                 obj = unmask(obj, store.defaults(), "defaults")
                 store.set_defaults(obj)
                 what = "defaults"
-        except (StoreError, config.ConfigError) as e:
-            return _error(400, str(e))
+        except config.ConfigError as e:
+            return _error(422, str(e))
+        except StoreError as e:
+            return _error(e.status, str(e))
         rev = store.version(dev) if dev else store.verified_defaults_rev()
         self.box.api.changed(dev)
         self.box.audit.add("config-changed", "%s, now version %d" % (what, rev))
         return _answer(200, {"dev": dev, "rev": rev})
 
     def change_passphrase(self, request, body):
-        old, new = body.get("old"), body.get("new")
-        if not isinstance(old, str) or not isinstance(new, str):
-            return _error(400, "old and new: texts")
+        old, new = body["old"], body["new"]
+        if len(new) < passphrase.MIN_LEN:
+            return _error(400, "new: at least %d characters" % passphrase.MIN_LEN)
         try:
             passphrase.check(new)
         except passphrase.WeakPassphrase as e:
-            return _error(400, "new: %s" % e)
+            return _error(422, "new: %s" % e)
         try:
             key = vault.unwrap(self.box.board, old)
         except vault.WrongPassphrase:
@@ -416,12 +531,10 @@ class Admin:
         return _answer(200, {"auto_unseal": bool(on)})
 
     def set_clock(self, t, confirmed):
-        unix = protocol.wire_int(t, 0, protocol.T_MAX)
-        if unix is None:
-            return _error(400, "time: Unix seconds")
+        unix = protocol.wire_int(t, EARLIEST, LATEST)
         try:
             why = self.box.set_clock(unix, confirmed)
-        except FarAhead as e:
+        except (FarAhead, Behind) as e:
             return _error(409, "time: %s" % e)
         except ClockError as e:
             return _error(400, "time: %s" % e)
@@ -443,40 +556,63 @@ def add_routes(app, box, parse, log=print):
     async def session(request):
         return adm.state(request)
 
-    @app.route("/admin/api/login", methods=["POST"])
-    async def login(request):
+    def guarded(handler):
+        """``handler``'s answer, or a 503 with one line on the console: microdot would print
+        a traceback for anything a route raises."""
+        async def route(request):
+            try:
+                return await handler(request)
+            except MemoryError:
+                gc.collect()
+                log("cfgbox: out of memory in %s; answered 503" % request.path)
+                return _error(503, "the box's memory is busy: try again", {"Retry-After": "2"})
+            except Exception as e:  # noqa: BLE001 - one line to the console, never a traceback
+                log("cfgbox: %s in %s: %s" % (type(e).__name__, request.path, e))
+                return _error(503, "unavailable", {"Retry-After": "5"})
+        return route
+
+    async def _login(request):
         try:
             body = parse(request)
+            check_body("login", body)
+        except TooMany as e:
+            return _error(413, str(e))
         except ValueError as e:
             return _error(400, str(e))
         return await adm.login(request, body)
 
-    def action(fn, change=True, sealed_ok=False):
-        async def route(request):
+    app.route("/admin/api/login", methods=["POST"])(guarded(_login))
+
+    def action(name, fn, change=True):
+        async def _route(request):
             refused = adm.guard(request, change)
             if refused:
                 return refused
             try:
-                body = parse(request) if change else {}
+                if change:
+                    body = parse(request)
+                    check_body(name, body)
+                else:
+                    body = {}
+                    check_query(name, request.args)
+            except TooMany as e:
+                return _error(413, str(e))
             except ValueError as e:
                 return _error(400, str(e))
             try:
                 return fn(request, body)
             except StoreError as e:
-                return _error(400, str(e))
-        return route
+                return _error(e.status, str(e))
+        return guarded(_route)
 
     def dev_of(body):
-        dev = body.get("dev")
-        if not valid_id(dev):
-            raise StoreError("dev: 1 to 32 of A-Z a-z 0-9 - _")
-        return dev
+        return body["dev"]
 
     for path, fn, change in (
             ("logout", lambda r, b: adm.logout(r), True),
             ("lock", lambda r, b: adm.lock(r), True),
             ("fleet", lambda r, b: adm.fleet(r.args), False),
-            ("audit", lambda r, b: _answer(200, {"entries": box.audit.newest()}), False),
+            ("audit", lambda r, b: (audit_answer(box.audit), 200, _JSON), False),
             ("config", lambda r, b: adm.get_config(r.args.get("dev"),
                                                     r.args.get("merged") == "1"), False),
             ("generate", lambda r, b: _answer(200, {"passphrase": passphrase.generate(
@@ -487,9 +623,9 @@ def add_routes(app, box, parse, log=print):
             ("defaults", lambda r, b: adm.set_config(None, b.get("config")), True),
             ("overrides", lambda r, b: adm.set_config(dev_of(b), b.get("config")), True),
             ("passphrase", lambda r, b: adm.change_passphrase(r, b), True),
-            ("auto-unseal", lambda r, b: adm.auto_unseal(b.get("on") is True), True),
-            ("clock", lambda r, b: adm.set_clock(b.get("time"), b.get("confirm_time") is True),
+            ("auto-unseal", lambda r, b: adm.auto_unseal(b["on"]), True),
+            ("clock", lambda r, b: adm.set_clock(b["time"], b.get("confirm_time") is True),
              True)):
         app.route("/admin/api/" + path, methods=["POST" if change else "GET"])(
-            action(fn, change))
+            action(path, fn, change))
     return adm

@@ -92,6 +92,77 @@ def too_deep(raw, limit=MAX_DEPTH):
     return False
 
 
+def too_many(raw, limit):
+    """True if the JSON text ``raw`` holds more than ``limit`` values (members and items, the
+    commas and colons outside strings, counted before it is parsed: a body's objects take far
+    more heap than its bytes)."""
+    if raw.count(b",") + raw.count(b":") <= limit:
+        return False
+    n = 0
+    in_str = esc = False
+    for b in raw:
+        if in_str:
+            if esc:
+                esc = False
+            elif b == 0x5C:
+                esc = True
+            elif b == 0x22:
+                in_str = False
+        elif b == 0x22:
+            in_str = True
+        elif b in (0x2C, 0x3A):
+            n += 1
+            if n > limit:
+                return True
+    return False
+
+
+def _hex4(raw, i):
+    try:
+        return int(bytes(raw[i:i + 4]), 16) if len(raw) >= i + 4 else -1
+    except ValueError:
+        return -1
+
+
+def utf8_pairs(raw):
+    """``raw`` (JSON bytes) with each escaped surrogate pair (\\ud83d\\ude00) written as the UTF-8
+    of its character: MicroPython's parser would make each half a character of its own, and a
+    string of them is not UTF-8. ValueError for a lone half (it is no character). Done in place
+    in a bytearray (4 bytes for 12: the text only shrinks), no copy of the body."""
+    i = raw.find(b"\\u")
+    if i < 0:
+        return raw
+    buf = raw if isinstance(raw, bytearray) else bytearray(raw)
+    n = len(buf)
+    w = r = 0  # bytes kept so far; where reading goes on
+    i = buf.find(b"\\")
+    while 0 <= i < n - 1:
+        if buf[i + 1] != 0x75:  # another escape (\\ too): its two bytes
+            i = buf.find(b"\\", i + 2)
+            continue
+        hi = _hex4(buf, i + 2)
+        if not 0xD800 <= hi <= 0xDFFF:
+            i = buf.find(b"\\", i + 6)
+            continue
+        lo = _hex4(buf, i + 8) if buf[i + 6:i + 8] == b"\\u" else -1
+        if hi > 0xDBFF or not 0xDC00 <= lo <= 0xDFFF:
+            raise ValueError("malformed JSON: a lone surrogate escape")
+        c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+        if w != r:
+            buf[w:w + i - r] = buf[r:i]
+        w += i - r
+        buf[w:w + 4] = bytes((0xF0 | c >> 18, 0x80 | c >> 12 & 63, 0x80 | c >> 6 & 63,
+                              0x80 | c & 63))
+        w += 4
+        r = i + 12
+        i = buf.find(b"\\", r)
+    if r == 0:
+        return raw
+    buf[w:w + n - r] = buf[r:n]
+    buf[w + n - r:] = b""
+    return buf
+
+
 def station_of(request):
     """The client's IP as text (the ESP32's socket gives (ip, port) tuples)."""
     addr = request.client_addr
@@ -120,13 +191,20 @@ def load_json(raw, limit=MAX_DEPTH):
     if too_deep(raw, limit):
         raise ValueError("JSON too deep")
     try:
-        return json.loads(raw)
+        return json.loads(utf8_pairs(raw))
     except (ValueError, UnicodeError):
         raise ValueError("malformed JSON") from None
 
 
-def parse_json(request, limit=MAX_DEPTH):
-    """The request's JSON object (the admin API); ValueError with a message otherwise."""
+class TooMany(ValueError):
+    """A body of more JSON values than the box parses (a 413)."""
+
+
+def parse_json(request, limit=MAX_DEPTH, values=None):
+    """The request's JSON object (the admin API); ValueError with a message otherwise (TooMany
+    over ``values`` JSON values)."""
+    if values is not None and too_many(request.body, values):
+        raise TooMany("more than %d JSON values" % values)
     body = load_json(request.body, limit)
     if not isinstance(body, dict):
         raise ValueError("expected a JSON object")
@@ -192,7 +270,7 @@ def make_app(box, clock, log=print):
         from configurator_fw import admin_web
 
         app.admin = admin_web.add_routes(
-            app, box, lambda r: parse_json(r, admin_web.MAX_DEPTH), log)
+            app, box, lambda r: parse_json(r, admin_web.MAX_DEPTH, admin_web.MAX_VALUES), log)
 
     for status, msg in ((400, "bad request"), (404, "not found"), (413, "request too large")):
         app.errorhandler(status)(lambda req, s=status, m=msg: _json_error(s, m))

@@ -24,8 +24,8 @@
 import json
 
 from configurator_fw import compose
-from configurator_fw.store_devices import (GROUP, RECORD, Devices, StoreError, Tampered,
-                                           err_hash, field_at, id_hash)
+from configurator_fw.store_devices import (GROUP, RECORD, Conflict, Devices, NotFound, Refused,
+                                           StoreError, Tampered, err_hash, field_at, id_hash)
 from configurator_fw.store_overrides import FILE, Overrides, own_file
 from configurator_fw.store_secrets import Secrets
 from configurator_fw.store_status import Statuses
@@ -189,7 +189,7 @@ class Store:
         free, block = self.b.free_blocks()
         need = 2 * (new_bytes + block - 1) // block + 1  # the new copy beside the old, metadata
         if free - need < _RESERVE:
-            raise StoreError("flash full: %s needs %d blocks of %d B, %d are free and %d are kept "
+            raise Conflict("flash full: %s needs %d blocks of %d B, %d are free and %d are kept "
                              "for the box's own writes; remove overrides or devices first"
                              % (what, need, block, free, _RESERVE))
 
@@ -422,10 +422,10 @@ class Store:
             raise StoreError("device id: 1-32 of A-Z a-z 0-9 - _")
         slot, old = self._find(dev)
         if old is not None and old["state"] != "revoked":
-            raise StoreError("device %s is already enrolled" % dev)
+            raise Conflict("device %s is already enrolled" % dev)
         if slot is None:
             if self.recs.used >= MAX_DEVICES:
-                raise StoreError("the box holds at most %d devices" % MAX_DEVICES)
+                raise Conflict("the box holds at most %d devices" % MAX_DEVICES)
             slot = self.recs.used
             if slot % GROUP == 0:  # a new group: its record, secrets and status files
                 self._room(3 * 2048, "enrolling " + dev)
@@ -446,7 +446,7 @@ class Store:
         board under the same id): a new TOTP secret, so the old pair opens nothing. Its device
         key is fixed by the master key and its id (PROTOCOL.md s.1)."""
         if self.device(dev) is None:
-            raise StoreError("no device %s" % dev)
+            raise NotFound("no device %s" % dev)
         self.revoke(dev)
         return self.enroll(dev)
 
@@ -469,7 +469,7 @@ class Store:
         neither factor it holds opens anything again (enrol it anew to bring it back)."""
         slot, rec = self._find(dev)
         if rec is None:
-            raise StoreError("no device %s" % dev)
+            raise NotFound("no device %s" % dev)
         self.secrets.erase(slot)
         rec["state"] = "revoked"
         self.save_device(dev, rec)
@@ -614,12 +614,12 @@ class Store:
             config.check(cfg)
             n, size = json_sizes(cfg, 0)
         except (config.ConfigError, records.RecordError) as e:
-            raise StoreError("config of %s: %s" % (dev, e)) from None
+            raise Refused("config of %s: %s" % (dev, e)) from None
         if n > protocol.MAX_CONFIG:
-            raise StoreError("config of %s would be %d bytes; the cap is %d"
+            raise Refused("config of %s would be %d bytes; the cap is %d"
                              % (dev, n, protocol.MAX_CONFIG))
         if size > protocol.MAX_RECORDS:
-            raise StoreError("config of %s would be %d bytes as records (deep paths repeat); "
+            raise Refused("config of %s would be %d bytes as records (deep paths repeat); "
                              "the cap is %d" % (dev, size, protocol.MAX_RECORDS))
         return size
 
@@ -659,14 +659,14 @@ class Store:
         """Replace ``dev``'s overrides ({} clears them); that device's version moves on."""
         slot, rec = self._find(dev)
         if rec is None:
-            raise StoreError("no device %s: enrol it first" % dev)
+            raise NotFound("no device %s: enrol it first" % dev)
         if not isinstance(overrides, dict):
             raise StoreError("overrides must be a JSON object")
         self._check(dev, self.defaults(), overrides)
         try:
             recs = compose.flatten(overrides, True)
         except records.RecordError as e:
-            raise StoreError("overrides of %s: %s" % (dev, e)) from None
+            raise Refused("overrides of %s: %s" % (dev, e)) from None
         n = sum(5 + len(p) + len(v) for p, _, v in recs)
         size = 1 + 16 + (n // 16 + 1) * 16 + 32  # sealed: version, IV, padded records, tag
         self._room(size * 2 + 16 * 1024, "the overrides of " + dev)

@@ -36,10 +36,32 @@ F_NEVER = 0x20  # never seen
 
 
 class StoreError(ValueError):
-    """An operator-side request the store refuses; the message says what to do."""
+    """An operator-side request the store refuses; the message says what to do. ``status`` is
+    the admin API's answer to it (docs/openapi.yaml): 400, the request itself is wrong."""
+
+    status = 400
 
 
-class Tampered(StoreError):
+class NotFound(StoreError):
+    """No such device."""
+
+    status = 404
+
+
+class Conflict(StoreError):
+    """The request is well formed but the box's state refuses it (already enrolled, no room)."""
+
+    status = 409
+
+
+class Refused(StoreError):
+    """The request fits its schema but a rule the schema cannot state refuses it (a config that
+    fails its checks or its caps)."""
+
+    status = 422
+
+
+class Tampered(Conflict):
     """A stored record fails its MAC: someone wrote to the box's flash."""
 
 

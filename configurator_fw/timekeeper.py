@@ -9,6 +9,10 @@
 from shared import clock
 
 EARLIEST = 1735689600  # 2025-01-01: no trusted source reads earlier than this
+# the latest time the box's clock is set to: 2036-01-01, two years before a 32-bit time_t runs
+# out (2^31 - 1 Unix seconds: the emulated board's; the port's time.time() is a 32-bit int of
+# seconds since 2000, good to 2068), so a clock set to it keeps running
+LATEST = 2082758400
 FAR = 400 * 86400  # a time this far past the last one the box knew is set only when confirmed
 _MARK = b"cfgbox:time-set"
 _DS3231 = 0x68
@@ -16,6 +20,10 @@ _DS3231 = 0x68
 
 class ClockError(ValueError):
     """A time the box refuses to set; the message says what to do."""
+
+
+class Behind(ClockError):
+    """A time before one the box already accepted (its floor): never set."""
 
 
 class FarAhead(ClockError):
@@ -94,10 +102,10 @@ def at_boot(board, floor):
 
 def set_time(board, unix, floor):
     """Set the board clock from a trusted source (the operator, in UTC). Returns what was set."""
-    if not isinstance(unix, int) or unix < EARLIEST:
+    if not isinstance(unix, int) or not EARLIEST <= unix <= LATEST:
         raise ClockError("give the time as Unix seconds in UTC, e.g. $(date -u +%s)")
     if unix < floor:
-        raise ClockError("%d is before the last time this box accepted (%d): check the clock"
+        raise Behind("%d is before the last time this box accepted (%d): check the clock"
                          % (unix, floor))
     board.set_unix_time(unix)
     rtc = ds3231_write(board.i2c(), unix)

@@ -352,3 +352,57 @@ def test_the_guess_budget_allows_a_burst_then_one_per_period_and_never_more_than
     for _ in range(10):  # a long quiet time refills to the burst, never past it
         b.spend(t + 360 + 100 * 360)
     assert b.wait(t + 360 + 100 * 360) == 360
+
+
+# -- the requests' shapes (issue 17 item 2): what schemathesis found, pinned one by one
+from configurator_fw.admin_web import check_body, json_pieces  # noqa: E402
+from configurator_fw.app import load_json  # noqa: E402
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(), c, max_size=4),
+                    max_leaves=20))
+@settings(max_examples=200, deadline=None)
+def test_json_with_any_text_reads_as_python_reads_it_and_streams_back_whole(obj):
+    # ensure_ascii: every character beyond the BMP travels as an escaped surrogate pair, which
+    # MicroPython's parser would make two broken characters of
+    raw = json.dumps(obj).encode()
+    assert load_json(bytearray(raw), 64) == obj
+    assert json.loads("".join(json_pieces(obj))) == obj
+
+
+@pytest.mark.parametrize("raw", [b'"\\ud83d"', b'"\\ude00"', b'"\\ud83dx"', b'"\\ud83d\\u0041"',
+                                 b'{"k\\udbff": 1}'])
+def test_a_lone_surrogate_escape_is_malformed_json(raw):
+    with pytest.raises(ValueError, match="malformed JSON"):
+        load_json(bytearray(raw))
+
+
+def test_an_escaped_backslash_before_u_is_not_an_escape():
+    assert load_json(bytearray(b'"\\\\ud83d"')) == "\\ud83d"
+
+
+@pytest.mark.parametrize("name,body,err", [
+    ("enroll", {"dev": "a", "x": 1}, '"x": not a field'),
+    ("enroll", {}, "dev: missing"),
+    ("enroll", {"dev": "a/b"}, "dev: 1 to 32"),
+    ("clock", {"time": True}, "time: Unix seconds"),
+    ("clock", {"time": 1735689599}, "time: Unix seconds"),
+    ("clock", {"time": 2082758401}, "time: Unix seconds"),
+    ("auto-unseal", {"on": 1}, "on: true or false"),
+    ("defaults", {"config": []}, "config: a JSON object"),
+    ("login", {"passphrase": ""}, "passphrase: a text"),
+    ("login", {"passphrase": "x" * 129}, "passphrase: a text"),
+    ("logout", {"a": None}, '"a": not a field'),
+])
+def test_a_body_off_its_schema_is_refused_before_anything_is_done(name, body, err):
+    with pytest.raises(ValueError, match=err):
+        check_body(name, body)
+
+
+@pytest.mark.parametrize("name,body", [
+    ("enroll", {"dev": "sensor_1-A"}), ("clock", {"time": 1735689600, "confirm_time": False}),
+    ("clock", {"time": 2082758400.0}), ("login", {"passphrase": "p"}), ("logout", {}),
+    ("overrides", {"dev": "d", "config": {}}), ("auto-unseal", {"on": False})])
+def test_a_body_on_its_schema_passes(name, body):
+    check_body(name, body)
