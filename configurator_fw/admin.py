@@ -73,6 +73,17 @@ def revoke(dev, board=None, passphrase=None):
     print("revoked %s" % dev)
 
 
+def accept_restore(board=None, passphrase=None):
+    """After putting the box's flash back from a backup on purpose: the box refuses every device
+    while its store is older than the revision its NVS recorded (docs/STORE.md); this takes the
+    restored store as current. Revocations made since that backup must be made again."""
+    s = _store(board, passphrase)
+    was = s.rolled_back
+    s.accept_restore()
+    print("restore accepted: store state %d (the box had written %d)" % was if was
+          else "nothing to accept: the store is the box's latest")
+
+
 def move_on(board=None, passphrase=None):
     """After restoring the box from an older backup, when devices refuse its configs as older
     than theirs ("older config refused"): re-issue the config at a newer version."""

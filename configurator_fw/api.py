@@ -213,7 +213,7 @@ class DeviceApi:
         sk = protocol.session_key(k, cn, sn, self._box, dev, c, protocol.code(secret, c))
         ok = protocol.mac_ok(sk, dp, "cfgbox/2 dev", self._box, dev, cn, sn, c)
         if not (ok and rec is not None and rec["state"] not in ("revoked", "tampered")
-                and c in otp.steps(now, rec["ctr"])):
+                and c in otp.steps(now, self.store.step_floor(rec))):
             self.stations.fail(station, now)
             self.ids.fail(dev, now)
             if self.audit:  # RAM only: the network must not be able to wear the flash

@@ -24,7 +24,8 @@
 import json
 
 from configurator_fw import compose
-from configurator_fw.store_devices import (GROUP, RECORD, Conflict, Devices, NotFound, Refused,
+from configurator_fw.store_devices import (F_TAMPERED, GROUP, RECORD, Conflict, Devices, NotFound,
+                                           Refused,
                                            StoreError, Tampered, err_hash, field_at, id_hash)
 from configurator_fw.store_overrides import FILE, Overrides, own_file
 from configurator_fw.store_secrets import Secrets
@@ -84,6 +85,29 @@ def json_sizes(obj, depth, path_len=0):
     return n, size
 
 
+
+
+_NS = "cfgstore"
+
+
+def _nvs_get(board, key):
+    """What this box's NVS keeps under ``key``: "rev" the highest store revision it wrote, "top"
+    the highest TOTP step it accepted (None: none kept, or a board without NVS: the host's
+    tools, whose store is flashed to the box whole)."""
+    try:
+        return board.nvs(_NS).get_i32(key)
+    except (AttributeError, ImportError, OSError):
+        return None
+
+
+def _nvs_set(board, key, value):
+    try:
+        nvs = board.nvs(_NS)
+        if _nvs_get(board, key) != value:
+            nvs.set_i32(key, value)
+            nvs.commit()
+    except (AttributeError, ImportError, OSError):
+        pass
 
 
 def _bytes_source(data):
@@ -152,7 +176,10 @@ class Store:
         self._drev = None  # the defaults' revision once verified (verified_defaults_rev)
         self.files = f = _Files(board)
         self.recs = Devices(f, vault)
-        self.secrets = Secrets(f, vault)
+        self.secrets = Secrets(f, vault, self._gen)
+        self.rolled_back = None  # (box.json's revision, NVS's) when the flash is older (load)
+        self.top_step = -1
+        self.boot_top = -1
         self.status = Statuses(f, vault)
         self.over = Overrides(f)
         try:
@@ -169,6 +196,40 @@ class Store:
         except OSError:
             drev = 0
         self.recs.load(self._name_of, drev)
+        self._apply_revoked()
+        known = _nvs_get(board, "rev")
+        if known is not None and self.meta.get("srev", 0) < known:
+            self.rolled_back = (self.meta.get("srev", 0), known)
+        # the highest TOTP step the box accepted, from NVS too: records put back lower it
+        # nowhere (the clock's floor, and no step below it less the window is taken)
+        self.boot_top = _nvs_get(board, "top")
+        self.boot_top = -1 if self.boot_top is None else self.boot_top
+        self.top_step = max(self.recs.top_ctr, self.boot_top)
+
+    # -- one state of the store (docs/STORE.md "Copied back"): box.json, MACed, names the slots
+    # revoked and each slot's enrolment; its revision only grows, and NVS (another partition,
+    # durable at each set) keeps the highest the box wrote, so box.json put back is seen
+    def _gen(self, slot):
+        return self.meta.get("gen", {}).get(str(slot), 0) if self.meta else 0
+
+    def _revoked(self):
+        return self.meta.get("revoked", ()) if self.meta else ()
+
+    def _apply_revoked(self):
+        """A slot box.json says is revoked is never active, whatever its record says (a record
+        copied back from before the revocation reads as tampered)."""
+        for slot in self._revoked():
+            if slot < self.recs.used and self.recs.active(slot):
+                self.recs._set_active(slot, False)
+                self.recs.flags[slot] |= F_TAMPERED  # shown as such on the page
+
+    def accept_restore(self):
+        """The operator restored the box's flash from a backup on purpose: take its state as
+        the box's from now on (revocations made since the backup must be made again: `fleet
+        diff` lists them)."""
+        if self.rolled_back:
+            _nvs_set(self.b, "rev", self.meta.get("srev", 0))
+            self.rolled_back = None
 
     def _name_of(self, slot):
         try:
@@ -183,6 +244,8 @@ class Store:
     def _save_meta(self):
         text = json.dumps(self.meta)
         self._write("box.json", text, "\n", self.v.mac("box.json", text))
+        if not self.rolled_back:  # NVS after the file: a cut between leaves NVS behind, not ahead
+            _nvs_set(self.b, "rev", self.meta.get("srev", 0))
 
     def _room(self, new_bytes, what):
         """Refuse, before writing, a change that would leave the flash without its reserve."""
@@ -254,10 +317,16 @@ class Store:
         """The next revision, persisted first; ``pending`` names a device whose overrides change
         under it, until reconcile() at the next boot has checked the change landed whole."""
         self.meta["rev"] += 1
+        self.meta["srev"] = self.meta.get("srev", 0) + 1
         if pending:
             self.meta["pending"] = pending
         self._save_meta()
         return self.meta["rev"]
+
+    def next_state(self):
+        """The store's state moves on (a device enrolled or revoked): box.json, then NVS."""
+        self.meta["srev"] = self.meta.get("srev", 0) + 1
+        self._save_meta()
 
     def set_floor(self, unix):
         """Persist a time the clock was set to: it may never be set behind it again."""
@@ -265,11 +334,17 @@ class Store:
             self.meta["floor"] = unix
             self._save_meta()
 
+    def step_floor(self, rec):
+        """The step a code of ``rec``'s device must come after: its own last one, and no step
+        the box may have taken before it started (records put back hold older steps: NVS holds
+        the highest taken), nor one under the highest taken since less the window."""
+        return max(rec["ctr"], self.boot_top, self.top_step - 3)
+
     def floor(self):
         """The earliest the clock can be now: past the last time it was set and every time a
         code was accepted (a device's last step, less the one step of skew the box allows).
         Derived from the device records the exchanges write anyway: no write of its own."""
-        return max(self.meta["floor"], (self.recs.top_ctr - 1) * 30)
+        return max(self.meta["floor"], (max(self.recs.top_ctr, self.top_step) - 1) * 30)
 
     # -- devices: the exchange's path (api.py)
     def lookup(self, dev):
@@ -277,9 +352,16 @@ class Store:
         secrets entry (two if another id shares its 20-bit hash)."""
         if not valid_id(dev):
             return None
+        if self.rolled_back:
+            raise Tampered("the store is state %d, older than the %d this box wrote: its flash "
+                           "was put back; the operator must accept it (admin.accept_restore())"
+                           % self.rolled_back)
         for slot in self.recs.candidates(dev):
             if self.recs.active(slot):
-                name, secret = self.secrets.read(slot)
+                try:
+                    name, secret = self.secrets.read(slot)
+                except ValueError:  # an entry of another enrolment put back, or altered
+                    raise Tampered("the secrets entry of slot %d does not open" % slot) from None
                 if name == dev:
                     return slot, secret
         return None
@@ -320,8 +402,12 @@ class Store:
         return None
 
     def save_device(self, dev, rec):
-        """Rewrite ``dev``'s record in place (one fixed-size record of its group file)."""
+        """Rewrite ``dev``'s record in place (one fixed-size record of its group file); a TOTP
+        step above any taken before goes to NVS too (once a step, 30 s, whatever the fleet)."""
         self.recs.write(rec["slot"], dev, rec)
+        if rec.get("ctr", -1) > self.top_step:
+            self.top_step = rec["ctr"]
+            _nvs_set(self.b, "top", rec["ctr"])
 
     def save_status(self, dev, rec, status):
         """Persist ``status`` as what the operator sees of ``dev`` after a reboot, and the
@@ -430,6 +516,12 @@ class Store:
             if slot % GROUP == 0:  # a new group: its record, secrets and status files
                 self._room(3 * 2048, "enrolling " + dev)
         totp = self.b.random(20)
+        if old is not None:  # enrolled again: a new generation, the old entry opens nothing
+            gen = self.meta.setdefault("gen", {})
+            gen[str(slot)] = gen.get(str(slot), 0) + 1
+            if slot in self._revoked():
+                self.meta["revoked"].remove(slot)
+        self.next_state()  # box.json first: the state the files must match
         self.secrets.put(slot, dev, totp)
         # overrides kept from before a revoke stay the device's: its record names their revision
         orev = self.over.entry(slot)[0]
@@ -470,6 +562,9 @@ class Store:
         slot, rec = self._find(dev)
         if rec is None:
             raise NotFound("no device %s" % dev)
+        if slot not in self._revoked():  # box.json first: from here on it is revoked
+            self.meta.setdefault("revoked", []).append(slot)
+        self.next_state()
         self.secrets.erase(slot)
         rec["state"] = "revoked"
         self.save_device(dev, rec)

@@ -3,7 +3,8 @@
 # bound in. Written at enrolment and revocation only; an exchange reads one entry (hello).
 #
 # An entry (ENTRY bytes): id length, id (32 bytes, zero padded), then the sealed secret
-# (shared/sealedbox.py, label "totp:ID": 81 bytes for a 20-byte secret); zeros when erased.
+# (shared/sealedbox.py, label "totp:ID", or "totp:ID#G" for the slot's G-th enrolment after its
+# first: 81 bytes for a 20-byte secret); zeros when erased.
 from configurator_fw.store_devices import GROUP
 
 ENTRY = 128
@@ -15,13 +16,21 @@ def group_file(slot):
 
 
 class Secrets:
-    def __init__(self, files, vault):
+    def __init__(self, files, vault, gen_of=lambda slot: 0):
+        """``gen_of(slot)``: how many times the slot was enrolled before (box.json keeps it):
+        bound into the entry's label, so an entry of an earlier enrolment copied back (a
+        re-keyed device's old secret) does not open."""
         self.f = files
         self.v = vault
+        self.gen_of = gen_of
 
-    def _entry(self, dev, secret):
+    def _label(self, slot, dev):
+        g = self.gen_of(slot)
+        return "totp:" + dev if not g else "totp:%s#%d" % (dev, g)
+
+    def _entry(self, slot, dev, secret):
         d = dev.encode()
-        box = self.v.seal(secret, "totp:" + dev)
+        box = self.v.seal(secret, self._label(slot, dev))
         if len(box) != _SEALED:
             raise ValueError("a TOTP secret is 20 bytes")
         out = bytearray(ENTRY)
@@ -37,7 +46,7 @@ class Secrets:
         self.f.write_at(name, (slot % GROUP) * ENTRY, data)
 
     def put(self, slot, dev, secret):
-        self._write(slot, self._entry(dev, secret))
+        self._write(slot, self._entry(slot, dev, secret))
 
     def erase(self, slot):
         self._write(slot, bytes(ENTRY))
@@ -52,4 +61,4 @@ class Secrets:
         if not 0 < n <= 32 or len(raw) != ENTRY:
             return None, None
         dev = bytes(raw[1:1 + n]).decode()
-        return dev, bytes(self.v.open(bytes(raw[33:33 + _SEALED]), "totp:" + dev))
+        return dev, bytes(self.v.open(bytes(raw[33:33 + _SEALED]), self._label(slot, dev)))

@@ -234,8 +234,9 @@ def test_release_gives_the_provisioning_ram_back(fleet):
 
 def test_a_box_restored_from_an_older_backup_cannot_roll_a_device_back(fleet):
     """The box's flash is put back as it was a version ago (a restored backup, or an attacker
-    with write access copying old files back: every MAC in them is valid). The device refuses
-    the older version and keeps its config; the operator's admin.move_on() lets the fleet go
+    with write access copying old files back: every MAC in them is valid). The box sees it
+    (NVS) and serves nobody until the operator accepts the restore; then the device refuses the
+    older version and keeps its config, and the operator's admin.move_on() lets the fleet go
     on, at a version above the one the device holds."""
     import shutil
 
@@ -255,6 +256,14 @@ def test_a_box_restored_from_an_older_backup_cannot_roll_a_device_back(fleet):
     fleet.stop_box()
     shutil.copyfile(str(image) + ".backup", image)  # the older store, byte for byte
     fleet.start_box()
+    fleet.world.advance(30)
+    # the box's NVS (another partition) remembers the store revision it wrote: it serves no
+    # device from a store put back until the operator says the restore was meant
+    status, cfg = fleet.check("sensor-r")
+    assert status != "ok" and cfg == dict(CFG, ntp="new.example.org")
+    assert "its flash was put back" in fleet.box_log_text()
+    assert "restore accepted" in fleet.boxrun(
+        "from configurator_fw import admin\nadmin.accept_restore()")
     fleet.world.advance(30)
     assert fleet.check("sensor-r") == ("older config refused", dict(CFG, ntp="new.example.org"))
     assert "holds version" in fleet.box_log_text()

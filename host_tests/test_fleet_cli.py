@@ -312,7 +312,7 @@ def test_pull_takes_the_box_store_back_into_the_fleet_file(made, monkeypatch):
     good = bucket.read_bytes()
     assert good[0] == 1  # the first device's record: "enrolled"
     bucket.write_bytes(b"\x03" + good[1:])  # made "revoked" without the vault's key
-    with pytest.raises(cli.CliError, match="fail their MAC"):
+    with pytest.raises(cli.CliError, match="fail their checks"):
         cli.adopt(pulled, path)
     assert path.read_bytes() == before and not Path(str(path) + ".bak").exists()
     bucket.write_bytes(good)
@@ -511,3 +511,38 @@ def test_diff_says_how_a_box_store_and_the_fleet_file_drifted_apart(made, tmp_pa
     assert "sensor-2: overrides differ" in lines
     assert any(x.startswith("defaults: file at revision") for x in lines), lines
     assert lines[-1].startswith("4 differences")
+
+
+def test_pull_refuses_an_older_store_and_carries_the_files_revocations(made, monkeypatch, capsys):
+    """`pull` (adopt) of a box's store whose revision is below the fleet file's is refused (a
+    box put back from an older backup, or changes not flashed yet); a newer one is taken, and
+    a device the file revoked since stays revoked in it (the box's own revocations come with
+    its store)."""
+    import shutil
+
+    tmp_path, _ = made
+    sys.path.insert(0, str(ROOT))
+    from tools import fleet as cli
+
+    monkeypatch.setenv("CFGBOX_PASSPHRASE", PW)
+    path = tmp_path / "f.cfgbox"
+    for dev in ("sensor-1", "sensor-2"):
+        assert fleet(tmp_path, "enroll", dev).returncode == 0
+    box = tmp_path / "box"
+    cli.unpack(path, box)  # the box's store, as flashed
+    assert fleet(tmp_path, "revoke", "sensor-2").returncode == 0  # in the file only
+    pulled = tmp_path / "pulled"
+    shutil.copytree(box, pulled)
+    with pytest.raises(cli.CliError, match="older than"):
+        cli.adopt(pulled, path)
+    on_box = cli.open_store(cli.HostBoard(box), "box")  # the admin page's changes on the box
+    on_box.enroll("late-1")
+    on_box.set_defaults({"ntp": "pool.example"})
+    shutil.rmtree(pulled)
+    shutil.copytree(box, pulled)
+    cli.adopt(pulled, path)
+    assert "kept revoked: sensor-2" in capsys.readouterr().out
+    f = cli.Fleet(path)
+    states = {dev: rec["state"] for dev, rec in f.store.devices(False)}
+    assert states == {"sensor-1": "enrolled", "sensor-2": "revoked", "late-1": "enrolled"}
+    assert f.store.defaults() == {"ntp": "pool.example"}

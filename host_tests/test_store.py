@@ -565,3 +565,138 @@ def test_an_older_validly_sealed_override_stream_put_back_is_not_served(tmp_path
     d = HostDevice(DeviceApi(reopen(store), log=lambda m: None), boot["sensor-1"])
     with pytest.raises(Tampered, match="revisions of sensor-1 differ"):  # the app: a 503
         d.exchange(T0)  # refused before any config is made, old or new
+
+
+# -- one state of the store (issue 17 item 1): files copied back never undo a revocation
+class _NvsBoard(FsBoard):
+    """FsBoard with an NVS that outlives its flash (a dict shared by every reopen), as the
+    ESP32's NVS partition outlives files put back into LittleFS."""
+
+    kept = None
+
+    def nvs(self, ns):
+        kept = self.kept
+
+        class _Ns:
+            def get_i32(self, k):
+                if (ns, k) not in kept:
+                    raise OSError(-0x1102)
+                return kept[(ns, k)]
+
+            def set_i32(self, k, v):
+                kept[(ns, k)] = v
+
+            def commit(self):
+                pass
+        return _Ns()
+
+
+def _nvs_store(tmp_path, devices):
+    from configurator_fw.store import Store
+    from configurator_fw.vault import Vault
+
+    _NvsBoard.kept = {}
+    store = Store(_NvsBoard(str(tmp_path)), Vault(b"v" * 32))
+    store.init("cfgbox-test", "cfgbox", "passphrase 1")
+    return store, {dev: store.enroll(dev) for dev in devices}
+
+
+def _reopen_nvs(tmp_path):
+    from configurator_fw.store import Store
+    from configurator_fw.vault import Vault
+
+    return Store(_NvsBoard(str(tmp_path)), Vault(b"v" * 32))
+
+
+def _files(root, *names):
+    return {n: (root / "store" / n).read_bytes() for n in names}
+
+
+def _put_back(root, files):
+    for n, data in files.items():
+        (root / "store" / n).write_bytes(data)
+
+
+def _provisions(store, boot):
+    from configurator_fw.api import DeviceApi
+    from hostbox import HostDevice
+
+    lines = []
+    d = HostDevice(DeviceApi(store, log=lines.append), boot)
+    try:
+        d.hello(T0)
+    except AssertionError:  # refused at hello (503: the store fails its checks)
+        return False
+    return d.auth(T0)[0] == 200
+
+
+def test_a_revocation_is_not_undone_by_copying_its_files_back(tmp_path):
+    """The issue's attack: with the box off, the pre-revocation secrets and records files of a
+    revoked device copied back. Each is validly MACed; box.json, which names the revoked slots,
+    is current: the device stays refused and reads as tampered, the others are untouched."""
+    devs = ["sensor-%d" % i for i in range(20)]
+    store, boot = _nvs_store(tmp_path, devs)
+    before = _files(tmp_path, "t/00.bin", "d/00.bin", "d/01.bin")
+    store.revoke("sensor-5")
+    _put_back(tmp_path, before)
+    again = _reopen_nvs(tmp_path)
+    assert again.rolled_back is None  # box.json is the box's latest: a subset was put back
+    assert again.lookup("sensor-5") is None
+    assert not _provisions(again, boot["sensor-5"])
+    states = dict((dev, rec["state"]) for dev, rec in again.devices())
+    assert states["sensor-5"] != "enrolled" or again.recs.flags[5] & 0x04  # flagged
+    assert again.recs.flags[5] & 0x04  # the page counts it as tampered
+    assert _provisions(again, boot["sensor-6"]) and _provisions(again, boot["sensor-19"])
+
+
+def test_a_rekeyed_devices_old_secret_copied_back_opens_nothing(tmp_path):
+    store, boot = _nvs_store(tmp_path, ["sensor-1", "sensor-2"])
+    old = _files(tmp_path, "t/00.bin", "d/00.bin")
+    new = store.rekey("sensor-1")
+    _put_back(tmp_path, old)
+    again = _reopen_nvs(tmp_path)
+    assert not _provisions(again, boot["sensor-1"])  # the leaked pair: nothing
+    assert not _provisions(again, new)  # nor the new one: its entry is the old one now
+    assert _provisions(again, boot["sensor-2"])
+
+
+def test_box_json_put_back_with_the_rest_is_seen_and_needs_the_operator(tmp_path):
+    """Every file of the store put back as it was before a revocation (a whole-image restore,
+    or box.json with the rest): NVS, another partition, remembers the revision the box wrote.
+    No device is served, the revoked one included, until the operator accepts the restore."""
+    import shutil
+
+    store, boot = _nvs_store(tmp_path, ["sensor-1", "sensor-2"])
+    shutil.copytree(tmp_path / "store", tmp_path / "backup")
+    store.revoke("sensor-2")
+    shutil.rmtree(tmp_path / "store")
+    shutil.copytree(tmp_path / "backup", tmp_path / "store")
+    again = _reopen_nvs(tmp_path)
+    assert again.rolled_back == (again.meta["srev"], again.meta["srev"] + 1)
+    from configurator_fw.store import Tampered
+
+    with pytest.raises(Tampered, match="older than"):
+        again.lookup("sensor-1")
+    assert not _provisions(again, boot["sensor-2"]) and not _provisions(again, boot["sensor-1"])
+    again.accept_restore()  # the operator's word: the backup is the box's state now
+    assert _provisions(_reopen_nvs(tmp_path), boot["sensor-1"])
+
+
+def test_a_record_put_back_does_not_let_a_step_be_taken_twice(tmp_path):
+    """A device's record copied back from before its last exchange holds an older step; the box
+    restarted on it takes no step it may have taken before (NVS keeps the highest), so the
+    device's code for that step is not accepted a second time; the next step is."""
+    store, boot = _nvs_store(tmp_path, ["sensor-1", "sensor-2"])
+    old = _files(tmp_path, "d/00.bin")
+    assert _provisions(store, boot["sensor-1"])  # step T0 // 30 taken
+    _put_back(tmp_path, old)
+    again = _reopen_nvs(tmp_path)
+    assert again.device("sensor-1")["ctr"] == -1  # the record as it was: valid, older
+    assert not _provisions(again, boot["sensor-1"])  # the same step: refused
+    assert not _provisions(again, boot["sensor-2"])  # any code of a step taken before the boot
+    from configurator_fw.api import DeviceApi
+    from hostbox import HostDevice
+
+    d = HostDevice(DeviceApi(again, log=lambda m: None), boot["sensor-1"])
+    d.hello(T0 + 30)
+    assert d.auth(T0 + 30)[0] == 200  # the next step

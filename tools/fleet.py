@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT / "tools" / "hostlib"), str(ROOT)]
 
 from configurator_fw import vault  # noqa: E402
 from configurator_fw.store import Store, StoreError, valid_id  # noqa: E402
+from configurator_fw.store_devices import F_TAMPERED  # noqa: E402
 from configurator_fw.vault import Vault  # noqa: E402
 from shared import config as shared_config  # noqa: E402
 from shared import otpauth, passphrase, protocol  # noqa: E402
@@ -514,18 +515,40 @@ def adopt(pulled, path, force=False):
     if meta is None:
         raise CliError("the board holds no box store (flash one with make flash-box)")
     path = Path(path)
-    if path.exists() and not force:
+    mine = None
+    if path.exists():
         with tempfile.TemporaryDirectory(prefix="cfgbox-fleet-") as tmp:
             unpack(path, tmp)
             mine = Store.peek(HostBoard(tmp)) or {}
         if mine.get("box") != meta.get("box"):
-            raise CliError("the board holds box %s, %s is box %s: pass --force to replace it"
-                           % (meta.get("box"), path, mine.get("box")))
+            if not force:
+                raise CliError("the board holds box %s, %s is box %s: pass --force to replace "
+                               "it" % (meta.get("box"), path, mine.get("box")))
+            mine = None
+    if mine and meta.get("srev", 0) < mine.get("srev", 0) and not force:
+        raise CliError("the box's store is state %d, older than %s's %d: the box was put "
+                       "back from an older backup, or the file holds changes not flashed yet "
+                       "(`fleet diff --port` lists them; `make flash-box` sends them); --force "
+                       "takes the box's as it is" % (meta.get("srev", 0), path, mine["srev"]))
     store = open_store(board, "the board's store")
     states = [rec["state"] for _, rec in store.devices()]  # every record read, MACs checked
-    if "tampered" in states:
-        raise CliError("the board's store has %d device records that fail their MAC: not "
-                       "taken (the fleet file is unchanged)" % states.count("tampered"))
+    # and every record against box.json's revocations (a record put back reads as tampered)
+    bad = states.count("tampered") + sum(
+        1 for s in range(store.recs.used) if store.recs.flags[s] & F_TAMPERED
+        and store.recs.flags[s] & 3)
+    if bad:
+        raise CliError("the board's store has %d device records that fail their checks: not "
+                       "taken (the fleet file is unchanged)" % bad)
+    carried = []
+    for slot in (mine or {}).get("revoked", ()):  # revocations both ways: the file's too
+        if slot in store._revoked() or slot >= store.recs.used:
+            continue
+        if store._gen(slot) > (mine.get("gen") or {}).get(str(slot), 0):
+            continue  # enrolled again on the box after the file revoked it: the box's is newer
+        dev = store._name_of(slot)
+        if dev:
+            store.revoke(dev)
+            carried.append(dev)
     n = len(states)
     rev = store.verified_defaults_rev()
     bak = ""
@@ -535,6 +558,10 @@ def adopt(pulled, path, force=False):
     pack(pulled, path)
     print("pulled box %s: %d devices, config version %d; written to %s%s" % (
         meta["box"], n, rev, path, " (the file it replaces: %s)" % bak if bak else ""))
+    if carried:
+        print("revoked in the fleet file, not yet on the box, and kept revoked: %s (the box "
+              "serves them until `make flash-box`, or revoke them on the admin page)"
+              % ", ".join(carried))
 
 
 def _summary(store):
