@@ -424,6 +424,8 @@ class Admin:
                 dev, r = store._name_of(slot) or "slot-%d" % slot, None
             st = (api._pending.get(dev) or store.status.get(slot, dev)) if r else None
             st = st if isinstance(st, dict) else {}
+            if r and flags[slot] & F_TAMPERED:  # its record disagrees with box.json
+                r = None
             row = {"dev": dev, "state": r["state"] if r else "tampered",
                    "seen": r["seen"] if r else 0, "ack": r["ack"] if r else 0,
                    "ver": max(drev, r["orev"]) if r else 0, "ahead": r["ahead"] if r else 0,

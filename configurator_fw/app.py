@@ -149,7 +149,7 @@ def utf8_pairs(raw):
             raise ValueError("malformed JSON: a lone surrogate escape")
         c = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
         if w != r:
-            buf[w:w + i - r] = buf[r:i]
+            buf[w:w + i - r] = memoryview(buf)[r:i]
         w += i - r
         buf[w:w + 4] = bytes((0xF0 | c >> 18, 0x80 | c >> 12 & 63, 0x80 | c >> 6 & 63,
                               0x80 | c & 63))
@@ -158,8 +158,9 @@ def utf8_pairs(raw):
         i = buf.find(b"\\", r)
     if r == 0:
         return raw
-    buf[w:w + n - r] = buf[r:n]
-    buf[w + n - r:] = b""
+    buf[w:w + n - r] = memoryview(buf)[r:n]
+    for j in range(w + n - r, n):  # JSON whitespace in what the text gave up: no new buffer
+        buf[j] = 0x20
     return buf
 
 

@@ -448,6 +448,8 @@ class Store:
                 return
             named = []
             for slot, dev, rec in entries:
+                if dev is not None and self.recs.flags[slot] & F_TAMPERED:
+                    rec = dict(_TAMPERED, slot=slot)  # valid, but box.json revoked its slot
                 if dev is None:
                     try:
                         dev = self.secrets.read(slot)[0]
@@ -472,13 +474,13 @@ class Store:
         g = 0
         while True:
             try:
-                raw = self.files.read("d/%02d.bin" % g)
+                raw = self.recs.read_group(g)
             except OSError:
                 return out
             for i in range(GROUP):
                 at = i * RECORD
                 n = raw[at + 1]
-                if raw[at] and 0 < n <= 32 and want in raw[at + 2:at + 2 + n]:
+                if raw[at] and 0 < n <= 32 and want in bytes(raw[at + 2:at + 2 + n]):
                     out.append(g * GROUP + i)
             g += 1
 
@@ -491,9 +493,9 @@ class Store:
         for i, slot in enumerate(slots):
             if slot // GROUP != g:
                 g = slot // GROUP
-                raw = self.files.read("d/%02d.bin" % g)
+                raw = self.recs.read_group(g)
             o = (slot % GROUP) * RECORD + at
-            v = int.from_bytes(raw[o:o + 4], "big")
+            v = int.from_bytes(bytes(raw[o:o + 4]), "big")
             if field == "seen":
                 v = (now - v) // 60 if v else 0xFFFFF
             slots[i] = min(max(v, 0), 0xFFFFF) << 10 | slot

@@ -195,16 +195,23 @@ class Devices:
     def active(self, slot):
         return bool(self._active[slot >> 3] & (1 << (slot & 7)))
 
+    def read_group(self, g):
+        """Group ``g``'s file, read into one block of its size (a read to the end would grow
+        its buffer in steps, a block of each size in turn); OSError past the last group."""
+        buf = bytearray(GROUP * RECORD)
+        with self.f.open_read("d/%02d.bin" % g) as fh:
+            n = fh.readinto(buf)
+        return memoryview(buf)[:n]
+
     # -- the index
     def group(self, g):
         """[(slot, id, record)] of group ``g``'s used slots, read in one go; a record that fails
         its MAC comes as (slot, None, the Tampered error). None past the last group."""
         try:
-            raw = self.f.read("d/%02d.bin" % g)
+            mv = self.read_group(g)
         except OSError:
             return None
         out = []
-        mv = memoryview(raw)
         for i in range(GROUP):
             slot = g * GROUP + i
             try:

@@ -10,10 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-from adminhttp import AdminClient
-from fleet import PASSPHRASE, sealed_fleet
-
 HERE = Path(__file__).resolve().parent
+for _p in (str(HERE.parent), str(HERE.parent / "tools" / "hostlib"), str(HERE)):
+    if _p not in sys.path:  # run as `make hardening` does: the paths conftest.py gives pytest
+        sys.path.insert(0, _p)
+
+from adminhttp import AdminClient  # noqa: E402
+from fleet import PASSPHRASE, sealed_fleet  # noqa: E402
 SPEC = HERE.parent / "docs" / "openapi.yaml"
 CONFIG = HERE / "schemathesis.toml"
 ST = Path(sys.executable).parent / "st"
@@ -54,7 +57,9 @@ def fuzz(tmp_path, logged_in, examples, seed=None):
                    "tracebacks": log.count("Traceback"),
                    "memory_errors": log.count("MemoryError"),
                    "out_of_memory": log.count("out of memory"),
-                   "output": out[-6000:], "log": log[-3000:]}
+                   "oom_where": sorted(set(line for line in log.splitlines()
+                                           if "out of memory" in line)),
+                   "output": out[-6000:], "log": log[-30000:]}
         if logged_in:
             # the fuzzer learns ids from the answers and revokes or re-keys them as an operator
             # may (sensor-1 among them): the proof is a device enrolled now, on the same box
@@ -84,6 +89,8 @@ def main():
                   % (name, fig["cases"], time.time() - t0, fig["failures"], fig["tracebacks"],
                      fig["memory_errors"], fig["out_of_memory"],
                      ", the device after it: %s" % fig["provisioned"] if logged_in else ""))
+            for line in fig["oom_where"]:
+                print("  " + line)
             if fig["rc"] or fig["tracebacks"] or fig["memory_errors"] or \
                     (logged_in and fig["provisioned"] != "ok"):
                 bad += 1

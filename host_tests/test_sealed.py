@@ -422,3 +422,24 @@ def test_the_page_api_shows_what_a_device_receives_merged_and_masked(sealed):
     assert s == 200 and "wifi" not in parts["config"] and "merged" not in parts
     s, _, _ = adm.request("GET", "/admin/api/config?dev=sensor-9&merged=1")
     assert s == 404
+
+
+def test_only_the_config_edits_take_large_bodies_and_none_too_many_values(sealed):
+    """Logged in, a config edit may send up to 8 KB; any other admin request keeps the
+    transport's 2 KB (a parsed 8 KB body takes more heap than the box spares for it), and no
+    body may hold more than 256 JSON values: 413 before anything is parsed or changed."""
+    f = sealed
+    adm = AdminClient(f.port)
+    assert adm.login(PASSPHRASE, f.world.now())[0] == 200
+    cfg = dict(CFG, notes={"n%02d" % i: "x" * 100 for i in range(30)})  # ~3.7 KB
+    s, out, _ = adm.post("defaults", {"config": cfg})
+    assert s == 200, out
+    s, out, _ = adm.post("enroll", {"dev": "big-1", "pad": "y" * 3000})
+    assert s == 413, out  # over 2 KB on a route that takes small bodies: not read
+    s, out, _ = adm.post("enroll", {"dev": "big-1", "pad": "y"})
+    assert s == 400 and "not a field" in out["error"], out  # a field off its schema
+    many = dict(CFG, many={"k%03d" % i: i for i in range(300)})
+    s, out, _ = adm.post("defaults", {"config": many})
+    assert s == 413 and "JSON values" in out["error"], out
+    assert adm.get("config")[1]["config"]["notes"]["n29"] == "x" * 100  # the 3.7 KB one stays
+    assert "Traceback" not in f.box_log_text()
