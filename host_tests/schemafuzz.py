@@ -89,12 +89,15 @@ def main():
                   % (name, fig["cases"], time.time() - t0, fig["failures"], fig["tracebacks"],
                      fig["memory_errors"], fig["out_of_memory"],
                      ", the device after it: %s" % fig["provisioned"] if logged_in else ""))
+            if fig["out_of_memory"]:
+                print("  out of memory (target 0): NOT MET, at:")
             for line in fig["oom_where"]:
-                print("  " + line)
-            if fig["rc"] or fig["tracebacks"] or fig["memory_errors"] or \
-                    (logged_in and fig["provisioned"] != "ok"):
+                print("    " + line)
+            if fig["rc"] or fig["tracebacks"] or fig["memory_errors"] or fig["out_of_memory"] \
+                    or (logged_in and fig["provisioned"] != "ok"):
                 bad += 1
-                print(fig["output"])
+                if fig["rc"]:
+                    print(fig["output"])
     import bench
     import bench_attack
     for r in bench_attack.rows(bench.row):  # the hostile network's figures (make bench's too)
