@@ -66,12 +66,8 @@ def _json_error(status, msg, headers=None):
     return json.dumps({"v": protocol.VERSION, "error": msg}), status, h
 
 
-def too_deep(raw, limit=MAX_DEPTH):
-    """True if the JSON text ``raw`` (bytes) nests deeper than ``limit``: found before it is
-    parsed, as the parser's own stack would grow with it. A device's request has one '{'."""
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return False
-    depth = 0
+def _structure(raw):
+    """The bytes of the JSON text ``raw`` outside its strings (its structure), one at a time."""
     in_str = esc = False
     for b in raw:
         if in_str:
@@ -83,7 +79,18 @@ def too_deep(raw, limit=MAX_DEPTH):
                 in_str = False
         elif b == 0x22:
             in_str = True
-        elif b in (0x5B, 0x7B):
+        else:
+            yield b
+
+
+def too_deep(raw, limit=MAX_DEPTH):
+    """True if the JSON text ``raw`` (bytes) nests deeper than ``limit``: found before it is
+    parsed, as the parser's own stack would grow with it. A device's request has one '{'."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for b in _structure(raw):
+        if b in (0x5B, 0x7B):
             depth += 1
             if depth > limit:
                 return True
@@ -99,18 +106,8 @@ def too_many(raw, limit):
     if raw.count(b",") + raw.count(b":") <= limit:
         return False
     n = 0
-    in_str = esc = False
-    for b in raw:
-        if in_str:
-            if esc:
-                esc = False
-            elif b == 0x5C:
-                esc = True
-            elif b == 0x22:
-                in_str = False
-        elif b == 0x22:
-            in_str = True
-        elif b in (0x2C, 0x3A):
+    for b in _structure(raw):
+        if b in (0x2C, 0x3A):
             n += 1
             if n > limit:
                 return True

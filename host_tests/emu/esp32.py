@@ -163,7 +163,14 @@ class _Part:
         p, i = self._active(len(entries))
         self._write(p * PAGE + 64 + 32 * i, b"".join(bytes(e) for e in entries))
         self._mark(p, i, len(entries), 2)
-        self.scan()
+        e = entries[0]
+        if len(entries) == 1 and e[1] not in (_BLOB_DATA, _BLOB_IDX):
+            # a primitive or a namespace: noted as scan() would note it (a scan reads every
+            # entry of the partition, in the board's time)
+            self.items[(e[0], e[1], bytes(e[8:24]).split(b"\0")[0])] = (p, i, 1, bytes(e[24:32]))
+            self.pages = [(q, s, i + 1 if q == p else u) for q, s, u in self.pages]
+        else:
+            self.scan()
 
     def _mark(self, p, i, n, state):
         off = p * PAGE + 32
@@ -183,19 +190,26 @@ class _Part:
         if sum(span for _, _, span, _ in live) > ENTRIES * (SIZE // PAGE - 1) - ENTRIES:
             return False
         tmp = self.path + ".gc"
-        with open(tmp, "wb") as f:
-            p, i, seq = 0, 0, 0
-            page = bytearray(b"\xff" * PAGE)
+        blank = b"\xff" * 256
+        with open(tmp, "wb") as f:  # an erased partition, then the live entries into it: no
+            for _ in range(SIZE // 256):  # page-sized buffer in the board's heap
+                f.write(blank)
+        with open(tmp, "r+b") as f:
+            p, i = 0, 0
+
+            def seal(p, n, active):
+                head = bytearray(b"\xff" * 64)  # the page's header and its entry bitmap
+                f.seek(p * PAGE)
+                f.write(_seal(head, p, n, active))
+
             for src, j, span, _ in live:
                 if i + span > ENTRIES:
-                    f.write(_seal(page, seq, i, False))
-                    page, i, seq, p = bytearray(b"\xff" * PAGE), 0, seq + 1, p + 1
-                data = self._read(src * PAGE + 64 + 32 * j, 32 * span)
-                page[64 + 32 * i: 64 + 32 * (i + span)] = data
+                    seal(p, i, False)
+                    p, i = p + 1, 0
+                f.seek(p * PAGE + 64 + 32 * i)
+                f.write(self._read(src * PAGE + 64 + 32 * j, 32 * span))
                 i += span
-            f.write(_seal(page, seq, i, True))
-            for _ in range(SIZE // PAGE - p - 1):
-                f.write(b"\xff" * PAGE)
+            seal(p, i, True)
         os.rename(tmp, self.path)
         self.scan()
         return True
