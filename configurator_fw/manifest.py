@@ -6,7 +6,8 @@ package("configurator_fw", files=("__init__.py", "admin.py", "admin_web.py", "ap
                                   "audit.py", "box.py", "compose.py", "lockout.py", "log.py",
                                   "nonces.py", "page.py", "server.py", "sessions.py", "store.py",
                                   "store_devices.py", "store_overrides.py", "store_secrets.py",
-                                  "store_status.py", "timekeeper.py", "vault.py"), base_path="..")
+                                  "store_state.py", "store_status.py", "timekeeper.py",
+                                  "vault.py"), base_path="..")
 package("shared", files=("__init__.py", "base32.py", "board.py", "clock.py", "config.py", "ct.py",
                          "hkdf.py", "mac.py", "otp.py", "otpauth.py", "passphrase.py", "pbkdf2.py",
                          "protocol.py", "records.py", "sealedbox.py"), base_path="..")

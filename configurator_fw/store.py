@@ -29,6 +29,7 @@ from configurator_fw.store_devices import (F_TAMPERED, GROUP, RECORD, Conflict, 
                                            StoreError, Tampered, err_hash, field_at, id_hash)
 from configurator_fw.store_overrides import FILE, Overrides, own_file
 from configurator_fw.store_secrets import Secrets
+from configurator_fw.store_state import nvs_get, nvs_set
 from configurator_fw.store_status import Statuses
 from shared import config, protocol, records
 from shared.records import RecordReader
@@ -85,29 +86,6 @@ def json_sizes(obj, depth, path_len=0):
     return n, size
 
 
-
-
-_NS = "cfgstore"
-
-
-def _nvs_get(board, key):
-    """What this box's NVS keeps under ``key``: "rev" the highest store revision it wrote, "top"
-    the highest TOTP step it accepted (None: none kept, or a board without NVS: the host's
-    tools, whose store is flashed to the box whole)."""
-    try:
-        return board.nvs(_NS).get_i32(key)
-    except (AttributeError, ImportError, OSError):
-        return None
-
-
-def _nvs_set(board, key, value):
-    try:
-        nvs = board.nvs(_NS)
-        if _nvs_get(board, key) != value:
-            nvs.set_i32(key, value)
-            nvs.commit()
-    except (AttributeError, ImportError, OSError):
-        pass
 
 
 def _bytes_source(data):
@@ -197,12 +175,18 @@ class Store:
             drev = 0
         self.recs.load(self._name_of, drev)
         self._apply_revoked()
-        known = _nvs_get(board, "rev")
+        known = nvs_get(board, "rev")
         if known is not None and self.meta.get("srev", 0) < known:
             self.rolled_back = (self.meta.get("srev", 0), known)
+        listed = set(self._revoked())
+        unlisted = [slot for slot in range(self.recs.used)
+                    if self.recs.flags[slot] & 3 == 3 and slot not in listed]
+        if unlisted and not self.rolled_back:  # revoked by a box from before the list: listed
+            self.meta.setdefault("revoked", []).extend(unlisted)  # now, once
+            self._save_meta()
         # the highest TOTP step the box accepted, from NVS too: records put back lower it
         # nowhere (the clock's floor, and no step below it less the window is taken)
-        self.boot_top = _nvs_get(board, "top")
+        self.boot_top = nvs_get(board, "top")
         self.boot_top = -1 if self.boot_top is None else self.boot_top
         self.top_step = max(self.recs.top_ctr, self.boot_top)
 
@@ -228,7 +212,7 @@ class Store:
         the box's from now on (revocations made since the backup must be made again: `fleet
         diff` lists them)."""
         if self.rolled_back:
-            _nvs_set(self.b, "rev", self.meta.get("srev", 0))
+            nvs_set(self.b, "rev", self.meta.get("srev", 0))
             self.rolled_back = None
 
     def _name_of(self, slot):
@@ -245,7 +229,7 @@ class Store:
         text = json.dumps(self.meta)
         self._write("box.json", text, "\n", self.v.mac("box.json", text))
         if not self.rolled_back:  # NVS after the file: a cut between leaves NVS behind, not ahead
-            _nvs_set(self.b, "rev", self.meta.get("srev", 0))
+            nvs_set(self.b, "rev", self.meta.get("srev", 0))
 
     def _room(self, new_bytes, what):
         """Refuse, before writing, a change that would leave the flash without its reserve."""
@@ -407,7 +391,7 @@ class Store:
         self.recs.write(rec["slot"], dev, rec)
         if rec.get("ctr", -1) > self.top_step:
             self.top_step = rec["ctr"]
-            _nvs_set(self.b, "top", rec["ctr"])
+            nvs_set(self.b, "top", rec["ctr"])
 
     def save_status(self, dev, rec, status):
         """Persist ``status`` as what the operator sees of ``dev`` after a reboot, and the

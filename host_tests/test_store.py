@@ -700,3 +700,22 @@ def test_a_record_put_back_does_not_let_a_step_be_taken_twice(tmp_path):
     d = HostDevice(DeviceApi(again, log=lambda m: None), boot["sensor-1"])
     d.hello(T0 + 30)
     assert d.auth(T0 + 30)[0] == 200  # the next step
+
+
+def test_a_revocation_made_before_the_list_existed_is_listed_at_the_next_open(tmp_path):
+    """A store from a box before box.json listed revocations: its revoked record is listed
+    when the store is next opened, so copying its old files back no longer revives it."""
+    import json as _json
+
+    store, boot = _nvs_store(tmp_path, ["sensor-1", "sensor-2"])
+    before = _files(tmp_path, "t/00.bin", "d/00.bin")
+    store.revoke("sensor-2")
+    meta = store.meta
+    del meta["revoked"]  # as an older box wrote it
+    store._save_meta()
+    again = _reopen_nvs(tmp_path)
+    assert again.meta["revoked"] == [1]
+    assert _json.loads((tmp_path / "store" / "box.json").read_text().rpartition("\n")[0])[
+        "revoked"] == [1]
+    _put_back(tmp_path, before)
+    assert not _provisions(_reopen_nvs(tmp_path), boot["sensor-2"])
