@@ -163,14 +163,7 @@ class _Part:
         p, i = self._active(len(entries))
         self._write(p * PAGE + 64 + 32 * i, b"".join(bytes(e) for e in entries))
         self._mark(p, i, len(entries), 2)
-        e = entries[0]
-        if len(entries) == 1 and e[1] not in (_BLOB_DATA, _BLOB_IDX):
-            # a primitive or a namespace: noted as scan() would note it (a scan reads every
-            # entry of the partition, in the board's time)
-            self.items[(e[0], e[1], bytes(e[8:24]).split(b"\0")[0])] = (p, i, 1, bytes(e[24:32]))
-            self.pages = [(q, s, i + 1 if q == p else u) for q, s, u in self.pages]
-        else:
-            self.scan()
+        self.scan()
 
     def _mark(self, p, i, n, state):
         off = p * PAGE + 32
