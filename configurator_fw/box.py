@@ -115,8 +115,8 @@ GC_EVERY = 16 * 1024
 
 def run(board=None):
     board = board or Board()
+    gc.threshold(GC_EVERY)  # before the store loads: its boot is the most crowded heap
     box = start(board, log)
-    gc.threshold(GC_EVERY)
     app = make_app(box, board.unix_now, log)
     host = box.ap.ifconfig()[0]
     print("cfgbox: %s on %s:%d" % ("sealed" if box.sealed else "serving " + box.meta["ssid"],
