@@ -295,10 +295,11 @@ def fleet_through_slots(n=100, slots=8):
         f.stop_box()
 
 
-def fleet_in_waves(f, wave=10):
-    """Every device of ``f`` (1,000) downloads its config once, ``wave`` at a time, by the
-    CPython protocol client over HTTP: (stored, of, box MemoryErrors, box CPU s per device)."""
-    names = sorted(f.boots)
+def fleet_in_waves(f, wave=10, names=None, tries=2):
+    """Every device of ``f`` (1,000), or those ``names``, downloads its config once, ``wave`` at
+    a time, by the CPython protocol client over HTTP: (stored, of, box MemoryErrors failing a
+    request, box CPU s per device, config streams 503 before their head)."""
+    names = sorted(f.boots) if names is None else names
     ok = []
     _phase(f)
     f.start_box()
@@ -310,7 +311,7 @@ def fleet_in_waves(f, wave=10):
             now = f.world.now()
 
             def one(name, src, now=now):
-                for k in range(2):  # a 503 busy asks again, as a device does (the next step)
+                for k in range(tries):  # a 503 busy asks again, as a device does (next step)
                     try:
                         ver, cfg = _http_device(f, name, src).exchange(now + 30 * k)
                         if cfg:
@@ -326,7 +327,7 @@ def fleet_in_waves(f, wave=10):
             for t in ts:
                 t.start()
             for t in ts:
-                t.join(120)
+                t.join(120)  # a hang guard: a wave takes about a second
         cpu = _bench().cpu_seconds(f.box_proc.pid) - cpu0
         return len(ok), len(names), _mem_errors(f), cpu / len(names), _busy(f)
     finally:

@@ -137,7 +137,9 @@ class Fleet:
         raise RuntimeError("box did not start: " + self.box_log_text())
 
     def box_log_text(self):
-        return (self.dir / (self.box + ".log")).read_text()
+        """The box's console so far ("" before its first start)."""
+        log = self.dir / (self.box + ".log")
+        return log.read_text() if log.exists() else ""
 
     def stop_box(self):
         """Stop the box's firmware: its AP goes off the air with it, as a board's does (the
